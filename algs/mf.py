@@ -1,0 +1,146 @@
+"""Biased matrix factorisation by SGD on the parameter server.
+
+Input: lines ``user item rating`` (tabs, commas or spaces; ids are any
+strings). Every worker trains Hogwild-style, in place, on its part of the
+ratings (partitioned by user with ``fmap``), on the user and item factor
+tables that the node's workers share.
+
+Outputs in ``output``: ``P.npy``, ``Q.npy`` (factors), ``bu.npy``, ``bi.npy``
+(biases), ``users.txt``, ``items.txt`` (the ids of the rows, in order),
+``metrics.json`` with ``train_rmse``, ``test_rmse`` (with ``test_input``),
+``seconds``, ``ratings_per_second``, ``global_mean``.
+
+    run_parasol --config algs/configs/mf.json python algs/mf.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mf_kernels import index_of, sgd_epoch, sse  # noqa: E402
+
+from parasol_hybrid import Option, paralg, run  # noqa: E402
+from parasol_hybrid import data as loaders  # noqa: E402
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+class MF(paralg):
+    """Biased MF: rating ≈ mu + bu[u] + bi[i] + P[u]·Q[i], trained by SGD."""
+
+    options = {
+        "k": Option(int, 16, "number of latent factors", check=_positive),
+        "alpha": Option(float, 0.01, "learning rate", check=_positive),
+        "beta": Option(float, 0.05, "L2 regularisation", check=_non_negative),
+        "init_std": Option(float, 0.1, "std of the initial factors", check=_non_negative),
+        "pattern": Option(str, "fmap", "how ratings are split over workers", choices=("fmap", "smap", "fsmap")),
+    }
+
+    def solve(self) -> None:
+        cfg = self.cfg
+        part = self.load(pattern=cfg.pattern)
+        users = self.vocabulary(part.rows)
+        items = self.vocabulary(part.cols)
+        u = index_of(users, part.rows)
+        i = index_of(items, part.cols)
+        r = part.values.astype(np.float64)
+        n_total = self.allreduce(len(r))
+        mu = self.allreduce(float(r.sum())) / max(n_total, 1)
+        self._n_total = n_total
+        bad = self.allreduce(int(getattr(part, "bad_lines", 0)))
+
+        k = cfg.k
+        P = self.table("P", (len(users), k), "float32", "normal", std=cfg.init_std)
+        Q = self.table("Q", (len(items), k), "float32", "normal", std=cfg.init_std)
+        BU = self.table("bu", (len(users), 1), "float32")
+        BI = self.table("bi", (len(items), 1), "float32")
+        stats = self.table("_round_stats", (max(cfg.rounds, 1), 2), "float64", exact=True)
+
+        test = None
+        if self.is_master and cfg.test_input:
+            t = loaders.parse_ratings(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
+                                      on_bad_line=cfg.on_bad_line)
+            test = (index_of(users, t.rows), index_of(items, t.cols), t.values.astype(np.float64))
+
+        def test_rmse():
+            if test is None or len(test[2]) == 0:
+                return None
+            return float(np.sqrt(sse(P.shards, Q.shards, BU.shards, BI.shards, *test, mu) / len(test[2])))
+
+        rng = np.random.default_rng(cfg.seed * 7919 + self.worker_id)
+        self.sync()
+        start = time.perf_counter()
+        shown = 0
+        for rnd in range(cfg.rounds):
+            order = rng.permutation(len(r)).astype(np.int64)
+            err = sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, order, mu, cfg.alpha, cfg.beta)
+            stats.push([rnd], [[err, float(len(r))]])
+            self.clock()
+            if self.is_master:
+                shown = self._show(stats, shown, min(self.clocks.slowest(), cfg.rounds), test_rmse, start)
+        self.sync()
+        seconds = self.allreduce(time.perf_counter() - start, op="max")
+        if self.is_master:
+            self._show(stats, shown, cfg.rounds, test_rmse, start)
+
+        train_sse = self.allreduce(float(sse(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, mu)))
+        metrics = {
+            "train_rmse": float(np.sqrt(train_sse / max(n_total, 1))),
+            "seconds": seconds,
+            "ratings_per_second": n_total * cfg.rounds / seconds if seconds > 0 else 0.0,
+            "global_mean": mu,
+            "ratings": n_total,
+            "users": len(users),
+            "items": len(items),
+            "rounds": cfg.rounds,
+            "k": k,
+            "bad_lines": bad,
+            "max_clock_lead": self.allreduce(self.clocks.max_lead, op="max"),
+        }
+        if self.is_master:
+            rmse = test_rmse()
+            if rmse is not None:
+                metrics["test_rmse"] = rmse
+                metrics["test_ratings"] = int(len(test[2]))
+            for t in (P, Q, BU, BI):
+                self.save_table(t)
+            self.output_path("users.txt").write_text("".join(f"{x}\n" for x in users))
+            self.output_path("items.txt").write_text("".join(f"{x}\n" for x in items))
+            self.write_metrics(metrics)
+            line = f"done: train_rmse {metrics['train_rmse']:.4f}"
+            if rmse is not None:
+                line += f"  test_rmse {rmse:.4f}"
+            self.log(line + f"  {metrics['ratings_per_second']:,.0f} ratings/s  {seconds:.2f} s")
+        self.sync()
+
+    def _show(self, stats, shown: int, complete: int, test_rmse, start: float) -> int:
+        """Print the rounds that every worker has finished (master only); returns the next to show."""
+        if complete <= shown:
+            return shown
+        rows = stats.pull(np.arange(shown, complete))
+        for rnd, (err, n) in zip(range(shown, complete), rows):
+            figures = {"train_rmse": float(np.sqrt(err / max(n, 1.0)))}
+            if rnd == complete - 1:
+                rmse = test_rmse()
+                if rmse is not None:
+                    figures["test_rmse"] = rmse
+                elapsed = time.perf_counter() - start
+                figures["ratings/s"] = f"{(rnd + 1) * self._n_total / elapsed:,.0f}" if elapsed > 0 else "-"
+            self.progress(rnd + 1, self.cfg.rounds, **figures)
+        return complete
+
+
+if __name__ == "__main__":
+    run(MF)

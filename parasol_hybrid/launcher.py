@@ -1,0 +1,367 @@
+"""run_parasol: check a job's config, start its ranks with mpiexec, tear it down, sweep its memory.
+
+Usage::
+
+    run_parasol --config mf.json python algs/mf.py [args...]   # nworker + nserver ranks
+    run_parasol --config mf.json --dry-run python algs/mf.py   # print the mpiexec command
+    run_parasol --cleanup                                      # remove dead jobs' segments
+
+The config is validated before anything starts (with the algorithm's own keys
+when the entry script defines a ``paralg`` subclass); an error exits with 2.
+Each rank gets ``PARASOL_JOB_ID``, ``PARASOL_CONFIG`` and ``PARASOL_LAUNCHER_PID``.
+
+Hydra (MPICH's mpiexec) puts every rank in a session of its own, so the job's
+processes are found by their ``PARASOL_JOB_ID`` in ``/proc/<pid>/environ``,
+not by process group. On SIGINT/SIGTERM the launcher sends SIGINT to mpiexec
+(which passes it to the ranks), waits ``--grace`` seconds, then SIGKILLs what
+is left; in every case it ends with removing the job's shared-memory segments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import Config, Option, load_config
+from .errors import JobError, ParasolError
+from .tables import segment
+
+__all__ = ["main", "build_argv", "find_mpiexec", "entry_script", "algorithm_options", "job_pids",
+           "pids_with_env"]
+
+PROG = "run_parasol"
+_PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
+_PY_OPTS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
+
+
+def find_mpiexec(explicit: str | None = None) -> str:
+    """The mpiexec to use: ``explicit``, else the one next to this Python, else the one on PATH."""
+    if explicit:
+        found = shutil.which(explicit)
+        if found is None:
+            raise JobError(f"mpiexec {explicit!r} (from --mpiexec) is not an executable file")
+        return found
+    beside = Path(sys.executable).parent / "mpiexec"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("mpiexec")
+    if found is None:
+        raise JobError("no mpiexec found next to the Python interpreter nor on PATH: run `pip install mpich`")
+    return found
+
+
+def build_argv(cfg: Config | dict, command: list[str], mpiexec: str) -> list[str]:
+    """The mpiexec argv that starts ``nworker + nserver`` ranks of ``command``.
+
+    A leading ``python``/``python3`` becomes this interpreter; a leading
+    ``X.py`` is run with this interpreter.
+    """
+    if not command:
+        raise JobError("no command to run")
+    first, rest = command[0], list(command[1:])
+    if _PYTHON_RE.match(first):
+        command = [sys.executable, *rest]
+    elif first.endswith(".py"):
+        command = [sys.executable, first, *rest]
+    nranks = int(cfg["nworker"]) + int(cfg["nserver"])
+    return [mpiexec, "-n", str(nranks), *command]
+
+
+def entry_script(command: list[str]) -> Path | None:
+    """The ``.py`` file that ``command`` runs (``python [opts] X.py ...`` or ``X.py ...``), if any."""
+    if not command:
+        return None
+    if command[0].endswith(".py"):
+        return Path(command[0])
+    if not (_PYTHON_RE.match(os.path.basename(command[0])) or command[0] == sys.executable):
+        return None
+    args = iter(command[1:])
+    for arg in args:
+        if arg in ("-m", "-c", "-"):
+            return None
+        if arg in _PY_OPTS_WITH_VALUE:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return Path(arg) if arg.endswith(".py") else None
+    return None
+
+
+@contextlib.contextmanager
+def _mpi_not_initialized():
+    """While importing code in the launcher, keep ``from mpi4py import MPI`` from calling MPI_Init."""
+    try:
+        import mpi4py
+    except ImportError:
+        yield
+        return
+    if "mpi4py.MPI" in sys.modules:
+        yield
+        return
+    saved = mpi4py.rc.initialize
+    mpi4py.rc.initialize = False
+    try:
+        yield
+    finally:
+        mpi4py.rc.initialize = saved
+
+
+def _import_entry(entry: Path):
+    path = entry.resolve()
+    name = f"_parasol_entry_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise JobError(f"cannot import entry script {entry}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    directory = str(path.parent)
+    sys.path.insert(0, directory)
+    sys.modules[name] = module
+    try:
+        with _mpi_not_initialized():
+            spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        raise JobError(f"cannot import entry script {entry}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop(name, None)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(directory)
+    return module
+
+
+def algorithm_options(entry: Path) -> dict[str, Option]:
+    """The config keys declared by the ``paralg`` subclasses of ``entry`` (``{}`` if none).
+
+    The file is imported only when its text mentions ``paralg`` or
+    ``parasol_hybrid``, so a plain MPI script is never run in the launcher.
+    """
+    if not entry.is_file():
+        raise JobError(f"entry script {entry} does not exist")
+    try:
+        with _mpi_not_initialized():
+            from parasol_hybrid.paralg import paralg
+    except ImportError:
+        return {}
+    source = entry.read_text(errors="replace")
+    if "paralg" not in source and "parasol_hybrid" not in source:
+        return {}
+    module = _import_entry(entry)
+    options: dict[str, Option] = {}
+    for obj in list(vars(module).values()):
+        if isinstance(obj, type) and issubclass(obj, paralg) and obj is not paralg:
+            options.update(getattr(obj, "options", None) or {})
+    return options
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Pids of the live processes (not this one) started with environment variable ``name=value``."""
+    tag = f"{name}={value}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def job_pids(job_id: str) -> list[int]:
+    """Pids of the live processes of job ``job_id`` (mpiexec, proxies, ranks)."""
+    return pids_with_env("PARASOL_JOB_ID", job_id)
+
+
+def mpich_files(pids: list[int]) -> set[str]:
+    """The /dev/shm/mpich_shm_* files (MPICH's own, left behind when a rank dies) that ``pids`` map."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                at = line.find("/dev/shm/mpich_shm_")
+                if at >= 0 and not line.rstrip().endswith("(deleted)"):
+                    found.add(line[at:].rstrip())
+    return found
+
+
+def _kill(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+class _Job:
+    """One mpiexec run: start, forward signals, end every process of the job."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], job_id: str, grace: float, say):
+        self.argv, self.env, self.job_id, self.grace, self.say = argv, env, job_id, grace, say
+        self.proc: subprocess.Popen | None = None
+        self.signum: int | None = None
+        self.deadline: float | None = None
+        self.mpich_files: set[str] = set()
+        self._next_scan = 0.0
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.signum is not None:  # a second signal: no more grace
+            self.say(f"{signal.Signals(signum).name} again: killing the job")
+            self.deadline = 0.0
+            return
+        self.signum = signum
+        self.deadline = time.monotonic() + self.grace
+        self.say(f"{signal.Signals(signum).name}: stopping the job (SIGKILL in {self.grace:g} s)")
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGINT)
+
+    def run(self) -> int:
+        sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        saved = {s: signal.signal(s, self._on_signal) for s in sigs}
+        try:
+            try:
+                self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+            except OSError as exc:
+                raise JobError(f"cannot start {self.argv[0]}: {exc}") from exc
+            if self.signum is not None:
+                self.proc.send_signal(signal.SIGINT)
+            self._wait_mpiexec()
+            # mpiexec is now a zombie, so its process group id cannot be reused yet
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            if self._end_stragglers():
+                self._remove_mpich_files()
+            rc = self.proc.wait()
+        finally:
+            for s, handler in saved.items():
+                signal.signal(s, handler)
+        if self.signum is not None:
+            return 128 + self.signum
+        return 128 - rc if rc < 0 else rc
+
+    def _exited(self) -> bool:
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
+    def _wait_mpiexec(self) -> None:
+        killed = False
+        while not self._exited():
+            if time.monotonic() >= self._next_scan:
+                self.mpich_files |= mpich_files(job_pids(self.job_id))
+                self._next_scan = time.monotonic() + 0.5
+            if not killed and self.deadline is not None and time.monotonic() >= self.deadline:
+                self.say(f"job {self.job_id} did not stop within the grace period: SIGKILL")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                _kill(job_pids(self.job_id), signal.SIGKILL)
+                killed = True
+            time.sleep(0.02)
+
+    def _end_stragglers(self) -> bool:
+        """Ranks still running after mpiexec: wait out the grace period if stopping, then SIGKILL.
+
+        Returns whether every process of the job has ended."""
+        while (pids := job_pids(self.job_id)) and time.monotonic() < (self.deadline or 0.0):
+            time.sleep(0.02)
+        give_up = time.monotonic() + 5.0
+        while pids and time.monotonic() < give_up:
+            self.mpich_files |= mpich_files(pids)
+            _kill(pids, signal.SIGKILL)
+            time.sleep(0.02)
+            pids = job_pids(self.job_id)
+        if pids:
+            self.say(f"processes of job {self.job_id} survived SIGKILL: {pids}")
+        return not pids
+
+    def _remove_mpich_files(self) -> None:
+        removed = []
+        for path in sorted(self.mpich_files):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(os.path.basename(path))
+        if removed:
+            self.say(f"removed {len(removed)} MPICH segment(s) of job {self.job_id}: {' '.join(removed)}")
+
+
+def _cleanup() -> int:
+    removed = segment.sweep()
+    for name in removed:
+        print(f"removed /dev/shm/{name}")
+    kept = len(segment.leftovers())
+    print(f"{PROG}: removed {len(removed)} leftover segment(s) of ended jobs; {kept} of running jobs kept")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Start a parasol_hybrid job: nworker + nserver ranks under mpiexec.",
+        usage=f"{PROG} --config CFG [options] python ENTRY.py [args...]\n       {PROG} --cleanup")
+    p.add_argument("--config", help="the job's JSON config file")
+    p.add_argument("--cleanup", action="store_true",
+                   help="remove shared-memory segments of jobs whose creator process is dead, then exit")
+    p.add_argument("--dry-run", action="store_true", help="print the mpiexec command instead of running it")
+    p.add_argument("--mpiexec", metavar="PATH", help="the mpiexec to use (default: the one next to python)")
+    p.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
+                   help="after Ctrl-C/SIGTERM, how long ranks may take to stop before SIGKILL (default 5)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the command each rank runs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``run_parasol`` command; returns its exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.cleanup:
+        if command or args.config:
+            parser.error("--cleanup takes no config and no command")
+        return _cleanup()
+    if not args.config:
+        parser.error("--config is required")
+    if not command:
+        parser.error("no command given (e.g. python ENTRY.py)")
+    if args.grace < 0:
+        parser.error(f"--grace must be at least 0, got {args.grace:g}")
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        entry = entry_script(command)
+        cfg = load_config(args.config, algorithm_options(entry) if entry else None)
+        run_argv = build_argv(cfg, command, find_mpiexec(args.mpiexec))
+    except ParasolError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(shlex.join(run_argv))
+        return 0
+
+    stale = segment.sweep()
+    if stale:
+        say(f"removed {len(stale)} segment(s) left by dead jobs: {' '.join(stale)}")
+    job_id = segment.new_job_id()
+    env = dict(os.environ, PARASOL_JOB_ID=job_id, PARASOL_CONFIG=str(cfg.path),
+               PARASOL_LAUNCHER_PID=str(os.getpid()))
+    say(f"job {job_id}: {shlex.join(run_argv)}")
+    try:
+        return _Job(run_argv, env, job_id, args.grace, say).run()
+    except JobError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        removed = segment.sweep(job_id)
+        if removed:
+            say(f"removed {len(removed)} segment(s) of job {job_id}: {' '.join(removed)}")

@@ -1,0 +1,307 @@
+"""The algorithm base class: declare tables, pull before learning, push after, clock once per iteration.
+
+Subclass :class:`paralg`, implement :meth:`paralg.solve`, and start it with
+:func:`parasol_hybrid.run`::
+
+    from parasol_hybrid import paralg, run, Option
+
+    class Count(paralg):
+        options = {"bins": Option(int, 10, "number of bins")}
+
+        def solve(self):
+            hist = self.table("hist", shape=(self.cfg.bins, 1), dtype="int64")
+            for _ in range(self.cfg.rounds):
+                keys = np.random.randint(0, self.cfg.bins, 1000)
+                self.push(hist, keys, np.ones(1000, dtype=np.int64))
+                self.clock()
+            if self.is_master:
+                print(self.pull_all(hist).ravel())
+
+    if __name__ == "__main__":
+        run(Count)
+
+Every method here is called by every worker (collectives: ``table``, ``sync``,
+``allreduce``, ``allgather``, ``vocabulary``) or by any worker on its own
+(``pull``, ``push``, ``pull_all``, ``clock``, ``load``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cluster.collectives import allgather_obj, allreduce, barrier, bcast_obj
+from .cluster.control import ControlClient
+from .config import Config, Option
+from .errors import InputError, TableError
+from .staleness.clock import Clocks
+from .tables.shard import Shard
+from .tables.spec import TableSpec
+from .tables.table import Table
+
+__all__ = ["paralg"]
+
+
+class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
+    """Base class of a parameter-server algorithm. Override :meth:`solve`.
+
+    ``options`` declares the algorithm's own config keys (beside the common
+    ones: ``nworker``, ``nserver``, ``input``, ``test_input``, ``output``,
+    ``rounds``, ``staleness``, ``seed``...); the launcher validates them before
+    any rank starts.
+    """
+
+    options: dict[str, Option] = {}
+
+    def __init__(self, runtime):
+        self._rt = runtime
+        self.cfg: Config = runtime.cfg
+        self._tables: dict[str, Table] = {}
+        self._clients: list[ControlClient] = []
+        self._clocks: Clocks | None = None
+        self._t0 = time.perf_counter()
+
+    # ------------------------------------------------------------ identity
+    @property
+    def worker_id(self) -> int:
+        """This worker's id, 0 .. nworker-1."""
+        return self._rt.index
+
+    @property
+    def nworker(self) -> int:
+        return self._rt.nworker
+
+    @property
+    def nserver(self) -> int:
+        return self._rt.nserver
+
+    @property
+    def node_id(self) -> int:
+        """The node this worker runs on (0 .. nnodes-1)."""
+        return self._rt.node
+
+    @property
+    def nnodes(self) -> int:
+        return self._rt.nnodes
+
+    @property
+    def is_master(self) -> bool:
+        """True on worker 0, which prints progress and writes shared outputs."""
+        return self._rt.index == 0
+
+    @property
+    def staleness(self) -> int:
+        return int(self.cfg.staleness)
+
+    # ------------------------------------------------------------ lifecycle
+    def _start(self) -> None:
+        rt = self._rt
+        leader = rt.node_role_comm.rank == 0
+        if leader:
+            self._clients = [ControlClient(rt.ctx, rt.endpoints[s], rt.layout.servers[s])
+                             for s in range(rt.nserver)]
+            names = Clocks.create(rt.job_id, rt.nworker)
+        else:
+            names = None
+        names = bcast_obj(rt.node_role_comm, names)
+        self._clocks = Clocks.attach(names, self.worker_id, self.staleness)
+        barrier(rt.node_role_comm)
+        if leader:
+            Clocks.unlink(names)
+
+    def _stop(self) -> None:
+        for t in self._tables.values():
+            t.close()
+        if self._clocks is not None:
+            self._clocks.close()
+        for c in self._clients:
+            c.close()
+
+    def solve(self) -> None:
+        """The algorithm. Runs on every worker."""
+        raise NotImplementedError(f"{type(self).__name__} must implement solve()")
+
+    # ------------------------------------------------------------ tables
+    def table(self, name: str, shape, dtype: str = "float32", init: str = "zeros", *,
+              value: float = 0.0, low: float = 0.0, high: float = 1.0, mean: float = 0.0,
+              std: float = 1.0, seed: int | None = None, rule: str = "add",
+              hyper: dict[str, float] | None = None, exact: bool | None = None) -> Table:
+        """Declare a dense table (collective: every worker declares the same tables in the same order).
+
+        ``shape`` is ``(rows, dim)`` (or ``rows`` for ``dim == 1``); ``init`` is
+        ``zeros``, ``constant`` (``value``), ``uniform`` (``low``, ``high``) or
+        ``normal`` (``mean``, ``std``), seeded by ``seed`` (default: the
+        config's seed and the table's name). ``rule`` is the default update rule
+        of ``push`` and ``hyper`` its hyper-parameters.
+        """
+        if name in self._tables:
+            raise TableError(f"table {name!r} is already declared")
+        a, b = {"constant": (value, 0.0), "uniform": (low, high), "normal": (mean, std)}.get(init, (0.0, 0.0))
+        if seed is None:
+            seed = (int(self.cfg.seed) * 1_000_003 + zlib.crc32(name.encode())) % (2**62)
+        rt = self._rt
+        spec = TableSpec.build(len(self._tables), name, shape, dtype, init, a, b, seed, rule, exact,
+                               rt.nserver, hyper)
+        specs = allgather_obj(rt.role_comm, spec)
+        for w, other in enumerate(specs):
+            if other != spec:
+                raise TableError(f"table {name!r}: worker {w} declared {other}, worker {self.worker_id} declared {spec}")
+        if rt.nnodes > 1:
+            raise TableError("tables across several nodes need cluster mode, which this version does not have yet")
+        if rt.node_role_comm.rank == 0:
+            names = [c.call(op="create", spec=spec.as_dict(), shard=s)["names"] for s, c in enumerate(self._clients)]
+        else:
+            names = None
+        names = bcast_obj(rt.node_role_comm, names)
+        shards = [Shard.attach(spec, s, n) for s, n in enumerate(names)]
+        barrier(rt.node_role_comm)
+        if rt.node_role_comm.rank == 0:
+            for sh in shards:
+                sh.unlink()
+        t = Table(spec, shards)
+        self._tables[name] = t
+        return t
+
+    def _table(self, table) -> Table:
+        if isinstance(table, Table):
+            return table
+        try:
+            return self._tables[table]
+        except KeyError:
+            raise TableError(f"unknown table {table!r} (declared: {', '.join(self._tables) or 'none'})") from None
+
+    def pull(self, table, keys, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``keys`` of ``table`` (a Table or its name) as a ``len(keys) × dim`` array."""
+        return self._table(table).pull(keys, out)
+
+    def push(self, table, keys, deltas, rule: str | None = None, **hyper) -> None:
+        """Apply ``deltas`` to rows ``keys`` with ``rule`` (default: the table's)."""
+        self._table(table).push(keys, deltas, rule, **hyper)
+
+    def pull_all(self, table) -> np.ndarray:
+        """A copy of the whole table."""
+        return self._table(table).pull_all()
+
+    # ------------------------------------------------------------ clocks and collectives
+    def clock(self) -> int:
+        """End an iteration: advance this worker's clock and wait out the staleness bound."""
+        return self._clocks.tick()
+
+    @property
+    def clocks(self) -> Clocks:
+        """The job's worker clocks (``.clock``, ``.slowest()``, ``.spread()``, ``.waited``, ``.max_lead``)."""
+        return self._clocks
+
+    def sync(self) -> None:
+        """Barrier over all workers (sleeps while it waits)."""
+        barrier(self._rt.role_comm)
+
+    def allreduce(self, value, op: str = "sum"):
+        """Sum (or ``max``, ``min``, ``prod``) a number or array over the workers."""
+        return allreduce(self._rt.role_comm, value, op)
+
+    def allgather(self, obj) -> list:
+        """Every worker's ``obj``, by worker id. For small results, not parameter traffic."""
+        return allgather_obj(self._rt.role_comm, obj)
+
+    def vocabulary(self, ids) -> np.ndarray:
+        """The sorted union of every worker's ``ids`` (strings): a consistent id → row map."""
+        local = sorted(set(np.asarray(ids, dtype=object).tolist()))
+        merged = set()
+        for part in self.allgather(local):
+            merged.update(part)
+        return np.array(sorted(merged), dtype=object)
+
+    # ------------------------------------------------------------ input
+    def load(self, path=None, pattern: str = "linesplit", format: str = "lines"):  # noqa: A002
+        """Load this worker's part of the input (default: the config's ``input``).
+
+        ``pattern``: ``linesplit`` (byte ranges of the files, one per worker),
+        ``fmap`` / ``smap`` / ``fsmap`` (rating or edge triples partitioned by
+        row, column or both). ``format``: ``lines`` (list of ``Line``),
+        ``ratings``, ``libsvm`` or ``words`` (a Counter). ``fmap``-style patterns
+        imply ``ratings``.
+        """
+        from . import data
+
+        spec = path if path is not None else self.cfg.input
+        if spec is None:
+            raise InputError("no input: pass a path to load() or set the config key 'input'")
+        files = data.expand_inputs(spec)
+        policy = self.cfg.on_bad_line
+        if pattern in ("fmap", "smap", "fsmap"):
+            ratings = data.parse_ratings(data.read_all_lines(files), on_bad_line=policy)
+            return data.partition(ratings, pattern, self.worker_id, self.nworker)
+        if pattern != "linesplit":
+            raise InputError(f"unknown load pattern {pattern!r} (known: linesplit, fmap, smap, fsmap)")
+        lines = data.read_lines(files, self.worker_id, self.nworker)
+        if format == "lines":
+            return list(lines)
+        if format == "ratings":
+            return data.parse_ratings(lines, on_bad_line=policy)
+        if format == "libsvm":
+            return data.parse_libsvm(lines, on_bad_line=policy)
+        if format == "words":
+            return data.count_words(lines)
+        raise InputError(f"unknown load format {format!r} (known: lines, ratings, libsvm, words)")
+
+    # ------------------------------------------------------------ output
+    @property
+    def output_dir(self) -> Path:
+        out = Path(self.cfg.output)
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    def output_path(self, name: str) -> Path:
+        """``<output>/<name>``, the folder created if needed."""
+        return self.output_dir / name
+
+    def write_json(self, name: str, obj: Any) -> Path | None:
+        """Write ``obj`` as JSON to ``<output>/<name>`` atomically (on the master only)."""
+        if not self.is_master:
+            return None
+        path = self.output_path(name)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    def write_metrics(self, metrics: dict) -> Path | None:
+        """Write ``<output>/metrics.json`` with ``metrics`` and the job's shape (master only)."""
+        full = {"nworker": self.nworker, "nserver": self.nserver, "nodes": self.nnodes,
+                "staleness": self.staleness}
+        full.update(metrics)
+        return self.write_json("metrics.json", full)
+
+    def save_table(self, table, name: str | None = None) -> Path | None:
+        """Save the whole table as ``<output>/<name>.npy`` (master only)."""
+        t = self._table(table)
+        if not self.is_master:
+            return None
+        path = self.output_path((name or t.name) + ".npy")
+        np.save(path, t.pull_all())
+        return path
+
+    def log(self, message: str) -> None:
+        """Print a line on the master (flushed)."""
+        if self.is_master:
+            print(message, flush=True)
+
+    def progress(self, round_: int, rounds: int, **figures) -> None:
+        """One progress line on the master: round, figures, clock spread, elapsed time."""
+        if not self.is_master:
+            return
+        parts = [f"round {round_:>3}/{rounds}"]
+        for key, val in figures.items():
+            parts.append(f"{key} {val:.4g}" if isinstance(val, float) else f"{key} {val}")
+        if self._clocks is not None:
+            parts.append(f"clock spread {self._clocks.spread()}")
+        parts.append(f"{time.perf_counter() - self._t0:.1f} s")
+        print("  ".join(parts), flush=True, file=sys.stdout)

@@ -1,0 +1,140 @@
+"""Bounded staleness: the rule (a pure function) and the clocks shared by a node's workers.
+
+``staleness`` is ``0`` for BSP, ``s > 0`` for SSP and ``-1`` for ASP. A worker
+that has finished ``c`` iterations (its clock is ``c``) may run iteration
+``c`` while the slowest worker's clock is at least ``c - s``; so no worker is
+ever more than ``s`` clocks ahead of the slowest one.
+
+The clocks live in one shared-memory array (one int64 per worker). Each worker
+has a POSIX semaphore; a worker that advances its clock posts every other
+worker's semaphore, and a worker that must wait blocks on its own semaphore
+(``sem_timedwait``) and re-checks the clocks when woken. No polling loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import posix_ipc
+
+from ..tables.segment import Segment, segment_name
+
+__all__ = ["may_proceed", "Clocks"]
+
+
+def may_proceed(clock: int, slowest: int, staleness: int) -> bool:
+    """Whether a worker at ``clock`` may run while the slowest worker is at ``slowest``."""
+    return staleness < 0 or slowest >= clock - staleness
+
+
+class Clocks:
+    """The workers' clocks of a node and their wake-up semaphores.
+
+    One process (the node's first worker) :meth:`create` s them; every worker
+    :meth:`attach` es with the names. ``tick()`` advances this worker's clock and
+    waits, blocking, until the staleness bound lets it go on.
+    """
+
+    def __init__(self, seg: Segment, sems: list[posix_ipc.Semaphore], names: dict, worker: int, staleness: int):
+        self._seg = seg
+        self.clocks = seg.array
+        self._sems = sems
+        self.names = names
+        self.worker = worker
+        self.staleness = int(staleness)
+        self.waited = 0.0  # seconds this worker spent blocked in tick()
+        self.max_lead = 0  # the largest lead over the slowest worker seen after a tick
+
+    @staticmethod
+    def create(job_id: str, nworker: int) -> dict:
+        """Create the clock array and semaphores; returns the names for :meth:`attach`."""
+        names = {"clocks": segment_name(job_id, "clk"),
+                 "sems": [segment_name(job_id, f"clk{w}") for w in range(nworker)],
+                 "nworker": nworker}
+        seg = Segment.create(names["clocks"], (nworker,), np.int64)
+        seg.array[:] = 0
+        seg.close()
+        for name in names["sems"]:
+            posix_ipc.Semaphore(name, posix_ipc.O_CREX, mode=0o600, initial_value=0).close()
+        return names
+
+    @classmethod
+    def attach(cls, names: dict, worker: int, staleness: int) -> "Clocks":
+        seg = Segment.attach(names["clocks"], (names["nworker"],), np.int64)
+        sems = [posix_ipc.Semaphore(n) for n in names["sems"]]
+        return cls(seg, sems, names, worker, staleness)
+
+    @staticmethod
+    def unlink(names: dict) -> None:
+        """Remove the names (the processes that mapped them keep them). Idempotent."""
+        for name in [names["clocks"]]:
+            try:
+                posix_ipc.unlink_shared_memory(name)
+            except posix_ipc.ExistentialError:
+                pass
+        for name in names["sems"]:
+            try:
+                posix_ipc.unlink_semaphore(name)
+            except posix_ipc.ExistentialError:
+                pass
+
+    # ------------------------------------------------------------------
+    @property
+    def clock(self) -> int:
+        return int(self.clocks[self.worker])
+
+    def slowest(self) -> int:
+        return int(self.clocks.min())
+
+    def spread(self) -> int:
+        """Fastest minus slowest worker clock (how stale the job runs right now)."""
+        return int(self.clocks.max() - self.clocks.min())
+
+    def _drain(self, sem) -> None:
+        while True:
+            try:
+                sem.acquire(0)
+            except posix_ipc.BusyError:
+                return
+
+    def wait_for(self, target: int, timeout: float | None = None) -> bool:
+        """Block until every worker's clock is at least ``target``; False on timeout."""
+        sem = self._sems[self.worker]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        start = time.perf_counter()
+        try:
+            while True:
+                self._drain(sem)
+                if self.slowest() >= target:
+                    return True
+                wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if wait <= 0:
+                    return False
+                try:
+                    sem.acquire(wait)
+                except posix_ipc.BusyError:
+                    pass
+        finally:
+            self.waited += time.perf_counter() - start
+
+    def tick(self) -> int:
+        """Advance this worker's clock by one, wake the others, wait out the staleness bound."""
+        c = int(self.clocks[self.worker]) + 1
+        self.clocks[self.worker] = c
+        for w, sem in enumerate(self._sems):
+            if w != self.worker:
+                sem.release()
+        if self.staleness >= 0:
+            self.wait_for(c - self.staleness)
+        self.max_lead = max(self.max_lead, c - self.slowest())
+        return c
+
+    def close(self) -> None:
+        self.clocks = None
+        self._seg.close()
+        for s in self._sems:
+            try:
+                s.close()
+            except posix_ipc.ExistentialError:
+                pass

@@ -1,0 +1,93 @@
+"""The segments of one shard: values, optimiser state and the lock that makes pushes exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import posix_ipc
+
+from .kernels import INIT_KINDS, fill_init, shard_rows
+from .segment import Segment, segment_name
+from .spec import TableSpec
+
+__all__ = ["Shard", "shard_names"]
+
+
+def shard_names(job_id: str, spec: TableSpec, shard: int, pid: int | None = None) -> dict[str, str]:
+    """POSIX names of the shard's value segment, state segment and lock semaphore."""
+    base = f"t{spec.index}s{shard}"
+    return {
+        "data": segment_name(job_id, base, pid),
+        "state": segment_name(job_id, base + "st", pid),
+        "lock": segment_name(job_id, base + "lk", pid),
+    }
+
+
+class Shard:
+    """One shard of a table on this node: ``data`` (rows_local × dim), ``state`` and ``lock``.
+
+    The owner (a server) creates it with :meth:`create`; workers on the node
+    :meth:`attach` by the names the owner returned.
+    """
+
+    def __init__(self, spec: TableSpec, shard: int, names: dict, data: Segment, state: Segment,
+                 lock: posix_ipc.Semaphore):
+        self.spec = spec
+        self.shard = shard
+        self.names = names
+        self.data = data
+        self.state = state
+        self.lock = lock
+
+    @staticmethod
+    def _shapes(spec: TableSpec, shard: int):
+        n = shard_rows(spec.rows, spec.nshards, shard)
+        return (n, spec.dim), (n, spec.state_slots, spec.dim)
+
+    @classmethod
+    def create(cls, job_id: str, spec: TableSpec, shard: int) -> "Shard":
+        """Create and initialise the shard's segments (prefaulted by the initial fill)."""
+        names = shard_names(job_id, spec, shard)
+        dshape, sshape = cls._shapes(spec, shard)
+        data = Segment.create(names["data"], dshape, spec.dtype)
+        state = Segment.create(names["state"], sshape, spec.dtype)
+        try:
+            lock = posix_ipc.Semaphore(names["lock"], posix_ipc.O_CREX, mode=0o600, initial_value=1)
+        except Exception:
+            for seg in (data, state):
+                seg.unlink()
+                seg.close()
+            raise
+        fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
+        if state.array.size:
+            state.array[...] = 0
+        return cls(spec, shard, names, data, state, lock)
+
+    @classmethod
+    def attach(cls, spec: TableSpec, shard: int, names: dict) -> "Shard":
+        """Map a shard that the owning server created."""
+        dshape, sshape = cls._shapes(spec, shard)
+        data = Segment.attach(names["data"], dshape, spec.dtype)
+        state = Segment.attach(names["state"], sshape, spec.dtype)
+        lock = posix_ipc.Semaphore(names["lock"])
+        return cls(spec, shard, names, data, state, lock)
+
+    def unlink(self) -> None:
+        """Remove the names (the memory stays mapped where it is mapped). Idempotent."""
+        self.data.unlink()
+        self.state.unlink()
+        try:
+            posix_ipc.unlink_semaphore(self.names["lock"])
+        except posix_ipc.ExistentialError:
+            pass
+
+    def close(self) -> None:
+        self.data.close()
+        self.state.close()
+        try:
+            self.lock.close()
+        except posix_ipc.ExistentialError:
+            pass
+
+    @property
+    def array(self) -> np.ndarray:
+        return self.data.array

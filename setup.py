@@ -1,0 +1,5 @@
+"""Set-up shim; the metadata lives in setup.cfg."""
+
+from setuptools import setup
+
+setup()

@@ -1,0 +1,271 @@
+"""Tests of run_parasol (parasol_hybrid.launcher): argv, config errors, real runs, teardown, cleanup."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import posix_ipc
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # the package is not installed; import it from the checkout
+    sys.path.insert(0, str(REPO))
+
+from parasol_hybrid import launcher  # noqa: E402
+from parasol_hybrid.config import Option, at_least  # noqa: E402
+from parasol_hybrid.errors import JobError  # noqa: E402
+from parasol_hybrid.testing import (  # noqa: E402
+    alive_pids, run_launcher, shm_leftovers, start_launcher, stop_launcher, write_config)
+
+MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
+GRACE = 2.0
+
+# Each rank creates a segment named like the library's, records "<pid> <job id>", then sleeps.
+HOLD_SCRIPT = """
+import os, signal, sys, time
+import posix_ipc
+from mpi4py import MPI
+
+rank = MPI.COMM_WORLD.rank
+if sys.argv[2] == "stubborn":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+job = os.environ["PARASOL_JOB_ID"]
+shm = posix_ipc.SharedMemory(f"/parasol-{job}-{os.getpid()}-x", posix_ipc.O_CREX, size=4096)
+tmp = os.path.join(sys.argv[1], f".pid.{rank}")
+with open(tmp, "w") as f:
+    f.write(f"{os.getpid()} {job}")
+os.rename(tmp, os.path.join(sys.argv[1], f"pid.{rank}"))
+time.sleep(120)
+"""
+
+
+def orphan_mpich_files() -> set[str]:
+    """/dev/shm/mpich_shm_* files that no process maps (what a killed MPICH job leaves)."""
+    files = {str(p) for p in Path("/dev/shm").glob("mpich_shm_*")}
+    if files:
+        files -= launcher.mpich_files([int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()])
+    return files
+
+
+@pytest.fixture(autouse=True)
+def no_new_shm():
+    """Every test leaves /dev/shm without parasol names (and without orphaned MPICH files)."""
+    before, mpich_before = set(shm_leftovers()), orphan_mpich_files()
+    yield
+    assert sorted(set(shm_leftovers()) - before) == []
+    assert sorted(orphan_mpich_files() - mpich_before) == []
+
+
+def script(tmp_path: Path, text: str, name: str = "entry.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def wait_for_ranks(tmp_path: Path, n: int, proc: subprocess.Popen, timeout: float = 60.0):
+    """Wait until the n ranks of HOLD_SCRIPT have their segments; return (pids, job id)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"launcher ended early: {proc.communicate()}"
+        files = sorted(tmp_path.glob("pid.*"))
+        if len(files) == n:
+            pairs = [f.read_text().split() for f in files]
+            job = pairs[0][1]
+            if len(shm_leftovers(job)) == n:
+                return [int(pid) for pid, _ in pairs], job
+        time.sleep(0.05)
+    raise AssertionError(f"ranks did not start in {timeout} s: {stop_launcher(proc, GRACE)}")
+
+
+@pytest.mark.timeout(120)
+def test_build_argv():
+    cfg = {"nworker": 2, "nserver": 3}
+    assert launcher.build_argv(cfg, ["python", "a.py", "--x", "1"], "/m/mpiexec") == [
+        "/m/mpiexec", "-n", "5", sys.executable, "a.py", "--x", "1"]
+    assert launcher.build_argv(cfg, ["python3", "-u", "a.py"], "mpiexec")[3:] == [sys.executable, "-u", "a.py"]
+    assert launcher.build_argv(cfg, ["a.py"], "mpiexec")[3:] == [sys.executable, "a.py"]
+    assert launcher.build_argv({"nworker": 1, "nserver": 1}, ["./prog", "python"], "mpiexec") == [
+        "mpiexec", "-n", "2", "./prog", "python"]
+    with pytest.raises(JobError):
+        launcher.build_argv(cfg, [], "mpiexec")
+    assert launcher.entry_script(["python", "-X", "dev", "-u", "d/a.py", "b.py"]) == Path("d/a.py")
+    assert launcher.entry_script(["python", "-m", "pkg"]) is None
+    assert launcher.entry_script(["./prog"]) is None
+    assert launcher.find_mpiexec() == MPIEXEC
+
+
+@pytest.mark.timeout(120)
+def test_dry_run_prints_argv_and_starts_nothing(tmp_path):
+    entry = script(tmp_path, "open('ran', 'w').close()\n")
+    cfg = write_config(tmp_path, nworker=2, nserver=1)
+    done = run_launcher(["--config", str(cfg), "--dry-run", "python", str(entry), "--k", "v"], 60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == shlex.join([MPIEXEC, "-n", "3", sys.executable, str(entry), "--k", "v"])
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", ["unknown key", "wrong type", "bad input", "no entry", "no mpiexec"])
+def test_config_error_exits_2_before_starting(tmp_path, case):
+    entry = script(tmp_path, "open('ran', 'w').close()\n")
+    keys, args, expect = {"nworker": 1, "nserver": 1}, [], ""
+    if case == "unknown key":
+        keys["stalenes"], expect = 1, "did you mean 'staleness'"
+    elif case == "wrong type":
+        keys["rounds"], expect = "10", "config key 'rounds' must be an integer, got '10' (str)"
+    elif case == "bad input":
+        keys["input"], expect = "data/*.txt", "'input': input path 'data/*.txt' matches no file"
+    elif case == "no entry":
+        entry, expect = tmp_path / "missing.py", "missing.py does not exist"
+    else:
+        args, expect = ["--mpiexec", str(tmp_path / "nompiexec")], "nompiexec"
+    cfg = write_config(tmp_path, **keys)
+    done = run_launcher(["--config", str(cfg), *args, "python", str(entry)], 60, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.startswith("run_parasol: error: ") and expect in done.stderr, done.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.timeout(120)
+def test_algorithm_options_from_entry(tmp_path, monkeypatch):
+    base = type("paralg", (), {"options": {}})
+    monkeypatch.setitem(sys.modules, "parasol_hybrid.paralg", types.SimpleNamespace(paralg=base))
+    entry = script(tmp_path, """
+        from parasol_hybrid.config import Option
+        from parasol_hybrid.paralg import paralg
+        import helper  # from the entry's directory
+
+        class MF(paralg):
+            options = {"rank": Option(int, 8, "latent dimension", helper.positive)}
+
+        if __name__ == "__main__":
+            raise SystemExit("must not run in the launcher")
+    """)
+    script(tmp_path, "def positive(v):\n    return None if v > 0 else 'must be positive'\n", "helper.py")
+    assert set(launcher.algorithm_options(entry)) == {"rank"}
+    for rank, rc in [(4, 0), (0, 2), ("x", 2)]:
+        cfg = write_config(tmp_path, nworker=1, nserver=1, rank=rank)
+        assert launcher.main(["--config", str(cfg), "--dry-run", "python", str(entry)]) == rc
+    assert str(tmp_path) not in sys.path
+    monkeypatch.delitem(sys.modules, "helper")
+    broken = script(tmp_path, "import parasol_hybrid\nraise RuntimeError('boom')\n", "broken.py")
+    with pytest.raises(JobError, match=r"broken\.py: RuntimeError: boom"):
+        launcher.algorithm_options(broken)
+
+
+@pytest.mark.timeout(120)
+def test_real_run_starts_nworker_plus_nserver_ranks(tmp_path):
+    entry = script(tmp_path, """
+        import os
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+        print("rank", comm.rank, "of", comm.size, os.environ["PARASOL_JOB_ID"],
+              os.environ["PARASOL_CONFIG"], os.environ["PARASOL_LAUNCHER_PID"], flush=True)
+    """)
+    cfg = write_config(tmp_path, nworker=3, nserver=2)
+    done = run_launcher(["--config", "config.json", "python", "entry.py"], 90, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [ln.split() for ln in done.stdout.splitlines() if ln.startswith("rank ")]
+    assert sorted(int(ln[1]) for ln in lines) == [0, 1, 2, 3, 4]
+    assert {ln[3] for ln in lines} == {"5"}
+    job = re.search(r"job ([0-9a-f]+):", done.stderr).group(1)
+    assert {ln[4] for ln in lines} == {job} and {ln[5] for ln in lines} == {str(cfg)}
+    assert len({ln[6] for ln in lines}) == 1
+
+
+@pytest.mark.timeout(120)
+def test_exit_code_of_a_rank_propagates(tmp_path):
+    entry = script(tmp_path, """
+        import sys
+        from mpi4py import MPI
+        if MPI.COMM_WORLD.rank == 1:
+            sys.exit(3)
+    """)
+    cfg = write_config(tmp_path, nworker=2, nserver=1)
+    done = run_launcher(["--config", str(cfg), "--quiet", "python", str(entry)], 90, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "run_parasol:" not in done.stderr
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("ranks", ["polite", "stubborn"])
+def test_sigint_to_launcher_ends_job_and_sweeps(tmp_path, ranks):
+    entry = script(tmp_path, HOLD_SCRIPT)
+    cfg = write_config(tmp_path, nworker=2, nserver=1)
+    proc = start_launcher(["--config", str(cfg), "--grace", str(GRACE), "python", str(entry), str(tmp_path), ranks],
+                          cwd=tmp_path)
+    try:
+        pids, job = wait_for_ranks(tmp_path, 3, proc)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=GRACE + 5)
+        assert time.monotonic() - start < GRACE + 5
+    finally:
+        if proc.returncode is None:
+            stop_launcher(proc, GRACE)
+    assert proc.returncode == 130, err
+    assert alive_pids(pids, wait=2.0) == []
+    assert shm_leftovers(job) == [] and shm_leftovers() == []
+    assert f"segment(s) of job {job}" in err  # the launcher said what it swept
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_of_one_rank_ends_job_and_sweeps(tmp_path):
+    entry = script(tmp_path, HOLD_SCRIPT)
+    cfg = write_config(tmp_path, nworker=2, nserver=2)
+    proc = start_launcher(["--config", str(cfg), "--grace", str(GRACE), "python", str(entry), str(tmp_path), "polite"],
+                          cwd=tmp_path)
+    try:
+        pids, job = wait_for_ranks(tmp_path, 4, proc)
+        os.kill(pids[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.returncode is None:
+            stop_launcher(proc, GRACE)
+    assert proc.returncode != 0, err
+    assert alive_pids(pids, wait=2.0) == []
+    assert shm_leftovers(job) == [] and shm_leftovers() == []
+
+
+@pytest.mark.timeout(120)
+def test_cleanup_removes_only_dead_creators_segments():
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    dead, alive = finished.pid, os.getpid()
+    assert dead != alive
+    names = {
+        "dead_shm": f"/parasol-deadbeef01-{dead}-x",
+        "alive_shm": f"/parasol-deadbeef02-{alive}-x",
+    }
+    made = [posix_ipc.SharedMemory(n, posix_ipc.O_CREX, size=4096) for n in names.values()]
+    sem = posix_ipc.Semaphore(f"/parasol-deadbeef01-{dead}-s", posix_ipc.O_CREX)
+    try:
+        done = run_launcher(["--cleanup"], 60)
+        assert done.returncode == 0, done.stderr
+        assert f"parasol-deadbeef01-{dead}-x" in done.stdout
+        assert f"sem.parasol-deadbeef01-{dead}-s" in done.stdout
+        assert "removed 2 leftover segment(s)" in done.stdout
+        assert shm_leftovers("deadbeef01") == []
+        assert shm_leftovers("deadbeef02") == [f"parasol-deadbeef02-{alive}-x"]
+    finally:
+        for shm in made:
+            shm.close_fd()
+        for name in names.values():
+            try:
+                posix_ipc.unlink_shared_memory(name)
+            except posix_ipc.ExistentialError:
+                pass
+        sem.close()
+        try:
+            sem.unlink()
+        except posix_ipc.ExistentialError:
+            pass
