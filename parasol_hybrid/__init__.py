@@ -11,6 +11,7 @@ from .errors import ConfigError, InputError, JobError, ParasolError, RuleError, 
 from .paralg import paralg
 from .runner import run
 from .tables.rules import get_rule, rule_names, update_rule
+from .tables.sparse import SparseTable, hash_strings
 from .tables.table import Table
 
 __version__ = "0.1.0"
@@ -19,6 +20,8 @@ __all__ = [
     "paralg",
     "run",
     "Table",
+    "SparseTable",
+    "hash_strings",
     "update_rule",
     "get_rule",
     "rule_names",

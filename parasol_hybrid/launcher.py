@@ -209,13 +209,14 @@ class _Job:
         self.signum: int | None = None
         self.deadline: float | None = None
         self.mpich_files: set[str] = set()
-        self._next_scan = 0.0
+        self._next_scan = self._started = 0.0
 
     def _on_signal(self, signum, frame) -> None:
         if self.signum is not None:  # a second signal: no more grace
             self.say(f"{signal.Signals(signum).name} again: killing the job")
             self.deadline = 0.0
             return
+        self._scan()
         self.signum = signum
         self.deadline = time.monotonic() + self.grace
         self.say(f"{signal.Signals(signum).name}: stopping the job (SIGKILL in {self.grace:g} s)")
@@ -231,6 +232,7 @@ class _Job:
                 self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
             except OSError as exc:
                 raise JobError(f"cannot start {self.argv[0]}: {exc}") from exc
+            self._started = time.monotonic()
             if self.signum is not None:
                 self.proc.send_signal(signal.SIGINT)
             self._wait_mpiexec()
@@ -247,6 +249,10 @@ class _Job:
             return 128 + self.signum
         return 128 - rc if rc < 0 else rc
 
+    def _scan(self) -> None:
+        """Note the MPICH files the job maps, to remove them if its ranks die without doing so."""
+        self.mpich_files |= mpich_files(job_pids(self.job_id))
+
     def _exited(self) -> bool:
         try:
             return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -256,9 +262,9 @@ class _Job:
     def _wait_mpiexec(self) -> None:
         killed = False
         while not self._exited():
-            if time.monotonic() >= self._next_scan:
-                self.mpich_files |= mpich_files(job_pids(self.job_id))
-                self._next_scan = time.monotonic() + 0.5
+            if time.monotonic() >= self._next_scan:  # often while ranks start, then rarely
+                self._scan()
+                self._next_scan = time.monotonic() + (0.05 if time.monotonic() < self._started + 10 else 0.5)
             if not killed and self.deadline is not None and time.monotonic() >= self.deadline:
                 self.say(f"job {self.job_id} did not stop within the grace period: SIGKILL")
                 with contextlib.suppress(ProcessLookupError, PermissionError):

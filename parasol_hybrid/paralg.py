@@ -43,6 +43,7 @@ from .config import Config, Option
 from .errors import InputError, TableError
 from .staleness.clock import Clocks
 from .tables.shard import Shard
+from .tables.sparse import SparseTable
 from .tables.spec import TableSpec
 from .tables.table import Table
 
@@ -63,7 +64,8 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     def __init__(self, runtime):
         self._rt = runtime
         self.cfg: Config = runtime.cfg
-        self._tables: dict[str, Table] = {}
+        self._tables: dict[str, Table | SparseTable] = {}
+        self._specs: list[TableSpec] = []
         self._clients: list[ControlClient] = []
         self._clocks: Clocks | None = None
         self._t0 = time.perf_counter()
@@ -146,13 +148,42 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         a, b = {"constant": (value, 0.0), "uniform": (low, high), "normal": (mean, std)}.get(init, (0.0, 0.0))
         if seed is None:
             seed = (int(self.cfg.seed) * 1_000_003 + zlib.crc32(name.encode())) % (2**62)
+        spec = TableSpec.build(len(self._specs), name, shape, dtype, init, a, b, seed, rule, exact,
+                               self._rt.nserver, hyper)
+        t = self._declare(spec)
+        self._tables[name] = t
+        return t
+
+    def sparse_table(self, name: str, capacity: int, dim: int = 1, dtype: str = "int64") -> SparseTable:
+        """Declare a table keyed by any non-negative int64 keys (collective), with room for ``capacity`` keys.
+
+        For strings, key by :func:`parasol_hybrid.hash_strings` (63-bit blake2b).
+        Pushes insert missing keys and add (exactly, under the shard locks).
+        """
+        if name in self._tables:
+            raise TableError(f"table {name!r} is already declared")
+        if not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise TableError(f"sparse table {name!r}: capacity must be a positive integer, got {capacity!r}")
+        S = self._rt.nserver
+        slots = -(-int(capacity * 10 // 7 + 1) // S) * S  # load factor <= 0.7, a multiple of S
+        kspec = TableSpec.build(len(self._specs), name + "#keys", (slots, 1), "int64", "constant", -1.0,
+                                0.0, 0, "add", True, S)
+        keys = self._declare(kspec)
+        vspec = TableSpec.build(len(self._specs), name, (slots, dim), dtype, "zeros", 0.0, 0.0, 0, "add",
+                                True, S)
+        values = self._declare(vspec)
+        t = SparseTable(keys, values, int(capacity))
+        self._tables[name] = t
+        return t
+
+    def _declare(self, spec: TableSpec) -> Table:
+        """Check the declaration is the same on every worker, have the servers create it, map it."""
         rt = self._rt
-        spec = TableSpec.build(len(self._tables), name, shape, dtype, init, a, b, seed, rule, exact,
-                               rt.nserver, hyper)
         specs = allgather_obj(rt.role_comm, spec)
         for w, other in enumerate(specs):
             if other != spec:
-                raise TableError(f"table {name!r}: worker {w} declared {other}, worker {self.worker_id} declared {spec}")
+                raise TableError(f"table {spec.name!r}: worker {w} declared {other}, "
+                                 f"worker {self.worker_id} declared {spec}")
         if rt.nnodes > 1:
             raise TableError("tables across several nodes need cluster mode, which this version does not have yet")
         if rt.node_role_comm.rank == 0:
@@ -165,12 +196,11 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         if rt.node_role_comm.rank == 0:
             for sh in shards:
                 sh.unlink()
-        t = Table(spec, shards)
-        self._tables[name] = t
-        return t
+        self._specs.append(spec)
+        return Table(spec, shards)
 
-    def _table(self, table) -> Table:
-        if isinstance(table, Table):
+    def _table(self, table) -> Table | SparseTable:
+        if isinstance(table, (Table, SparseTable)):
             return table
         try:
             return self._tables[table]

@@ -168,13 +168,14 @@ def test_real_run_starts_nworker_plus_nserver_ranks(tmp_path):
         import os
         from mpi4py import MPI
         comm = MPI.COMM_WORLD
-        print("rank", comm.rank, "of", comm.size, os.environ["PARASOL_JOB_ID"],
-              os.environ["PARASOL_CONFIG"], os.environ["PARASOL_LAUNCHER_PID"], flush=True)
+        with open(f"rank.{comm.rank}", "w") as f:
+            f.write(f"rank {comm.rank} of {comm.size} {os.environ['PARASOL_JOB_ID']} "
+                    f"{os.environ['PARASOL_CONFIG']} {os.environ['PARASOL_LAUNCHER_PID']}")
     """)
     cfg = write_config(tmp_path, nworker=3, nserver=2)
     done = run_launcher(["--config", "config.json", "python", "entry.py"], 90, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    lines = [ln.split() for ln in done.stdout.splitlines() if ln.startswith("rank ")]
+    lines = [p.read_text().split() for p in tmp_path.glob("rank.*")]
     assert sorted(int(ln[1]) for ln in lines) == [0, 1, 2, 3, 4]
     assert {ln[3] for ln in lines} == {"5"}
     job = re.search(r"job ([0-9a-f]+):", done.stderr).group(1)
@@ -226,6 +227,7 @@ def test_sigkill_of_one_rank_ends_job_and_sweeps(tmp_path):
                           cwd=tmp_path)
     try:
         pids, job = wait_for_ranks(tmp_path, 4, proc)
+        time.sleep(0.5)  # the launcher notes MPICH's own /dev/shm file by polling, every 50 ms at first
         os.kill(pids[1], signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -37,9 +37,9 @@ def stable_hash(ids: np.ndarray) -> np.ndarray:
     Unlike ``hash()``, which Python salts per process, the result is the
     same in every process and run. Each distinct id is hashed once.
     """
-    items = [str(i) for i in np.asarray(ids, dtype=object).ravel()]
-    table = {text: _hash_one(text) for text in set(items)}
-    return np.fromiter((table[t] for t in items), dtype=np.uint64, count=len(items))
+    items = np.asarray(ids, dtype=object).ravel().tolist()
+    table = {item: _hash_one(str(item)) for item in set(items)}
+    return np.fromiter(map(table.__getitem__, items), dtype=np.uint64, count=len(items))
 
 
 def grid_shape(nworker: int) -> tuple[int, int]:

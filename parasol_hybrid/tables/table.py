@@ -137,6 +137,14 @@ class Table:
         """
         keys = self._keys(keys)
         deltas = self._values(keys, deltas, "deltas")
+        if self.spec.exact:
+            with self.locked():
+                self._push_unlocked(keys, deltas, rule, **hyper)
+        else:
+            self._push_unlocked(keys, deltas, rule, **hyper)
+
+    def _push_unlocked(self, keys: np.ndarray, deltas: np.ndarray, rule: str | None, **hyper) -> None:
+        """``push`` on checked keys and deltas, without taking the locks."""
         name = rule or self.spec.rule
         r = self._rule if name == self.spec.rule else get_rule(name)
         if self.dtype.name not in r.dtypes:
@@ -147,20 +155,15 @@ class Table:
                 f"declare the table with rule={name!r}"
             )
         if name == "add":
-            run = lambda: scatter_add(self.shards, self.rows, keys, deltas)  # noqa: E731
+            bad = scatter_add(self.shards, self.rows, keys, deltas)
         elif name == "assign":
-            run = lambda: scatter_assign(self.shards, self.rows, keys, deltas)  # noqa: E731
+            bad = scatter_assign(self.shards, self.rows, keys, deltas)
         else:
             if r is self._rule:
                 hp = self._hp if not hyper else r.hyper_array({**dict(self.spec.hyper), **hyper})
             else:
                 hp = r.hyper_array(hyper)
-            run = lambda: r.apply(self.shards, self.states, self.rows, keys, deltas, hp)  # noqa: E731
-        if self.spec.exact:
-            with self.locked():
-                bad = run()
-        else:
-            bad = run()
+            bad = r.apply(self.shards, self.states, self.rows, keys, deltas, hp)
         if bad >= 0:
             self._bad_key(keys, bad)
 
