@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["package_file", "movielens_100k", "split_ratings", "gensim_corpus", "write_libsvm", "breast_cancer"]
+__all__ = ["package_file", "movielens_100k", "split_ratings", "gensim_corpus", "write_libsvm", "breast_cancer", "prepare"]
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -87,3 +87,40 @@ def breast_cancer(out_dir: Path, test_fraction: float = 0.25, seed: int = 0) -> 
     out_dir = Path(out_dir)
     return (write_libsvm(out_dir / "train.svm", (Xtr - mu) / sd, ytr),
             write_libsvm(out_dir / "test.svm", (Xte - mu) / sd, yte))
+
+
+def prepare(out: Path, seed: int = 0) -> dict[str, Path]:
+    """Write every demo/test data set under ``out``; returns what was written (idempotent)."""
+    out = Path(out)
+    made = {}
+    made["ml-100k/train.tsv"], made["ml-100k/test.tsv"] = split_ratings(movielens_100k(), out / "ml-100k", seed=seed)
+    made["breast_cancer/train.svm"], made["breast_cancer/test.svm"] = breast_cancer(out / "breast_cancer", seed=seed)
+    lee = out / "lee"
+    lee.mkdir(parents=True, exist_ok=True)
+    link = lee / "lee_background.cor"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(gensim_corpus("lee_background.cor"))
+    made["lee/lee_background.cor"] = link
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m parasol_hybrid.datasets --out data``: prepare the demo and test data."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m parasol_hybrid.datasets", description=main.__doc__)
+    parser.add_argument("--out", default="data", help="folder to write into (default: data)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random splits")
+    args = parser.parse_args(argv)
+    try:
+        for name, path in prepare(Path(args.out), args.seed).items():
+            print(f"{name}: {path}")
+    except InputError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

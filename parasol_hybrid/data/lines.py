@@ -101,7 +101,7 @@ def _first_line_start(f: BinaryIO, start: int, chunk_size: int) -> tuple[int, in
 
 
 def _emit(path: Path, block: bytes, lineno: int, final: bool) -> Iterator[Line]:
-    """Yield the lines of ``block`` (which ends with a newline unless ``final``)."""
+    """The lines of ``block`` (which ends with a newline unless ``final``), numbered from ``lineno``."""
     texts = block.decode("utf-8", errors="replace").split("\n")
     if not final:
         texts.pop()  # the empty piece after the last newline

@@ -102,8 +102,8 @@ def parse_ratings(
     Fields are separated by any mix of tabs, commas and spaces (runs count
     as one separator). Blank lines and lines whose first field starts with
     ``#`` are skipped silently. Ids stay strings. A missing weight is 1.0
-    when ``weight_required`` is False; otherwise, like a weight that is not
-    a finite number or a line with fewer than two ids, it makes the line bad.
+    when ``weight_required`` is False; otherwise it makes the line bad, as
+    do a weight that is not a finite number and a line with under two fields.
     """
     skip = _check_policy(on_bad_line)
     need = 3 if weight_required else 2

@@ -1,0 +1,2 @@
+def run(*a): raise NotImplementedError
+def rows(r): return []

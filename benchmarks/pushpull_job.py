@@ -1,0 +1,166 @@
+"""Job entry of the ``pushpull`` benchmark: API pull/push against the bare kernel, in one worker.
+
+Run by ``scripts/bench pushpull`` as a real job (1 worker, 1 server)::
+
+    python -m parasol_hybrid --config CFG python benchmarks/pushpull_job.py
+
+The worker declares a ``rows × dim`` float32 table (rule ``add``) and, in the
+same process, a plain numpy array of the same shape. It then times, in
+alternation, ``batches`` calls of
+
+* API:   ``self.pull(t, keys, out=buf)`` / ``self.push(t, keys, deltas)``
+* limit: ``kernels.gather((plain,), rows, keys, buf)`` /
+  ``kernels.scatter_add((plain,), rows, keys, deltas)``
+
+for every key order in ``orders`` (``unsorted``: each batch as drawn,
+``sorted``: each batch sorted), ``repeats`` times. Each batch is the next of a
+pool of ``pool`` batches of ``batch`` random keys (drawn with replacement)
+made before timing. Before timing, both sides touch every row once (pull and
+push of all rows), so page faults of the first touch are not timed.
+
+Writes ``<output>/pushpull.json``: batches/s samples per (op, order, side).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from parasol_hybrid import Option, paralg, run  # noqa: E402
+from parasol_hybrid.tables.kernels import gather, scatter_add  # noqa: E402
+
+ORDERS = ("unsorted", "sorted")
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+def _orders(v):
+    bad = [x for x in v if x not in ORDERS]
+    return f"has unknown orders {bad} (known: {list(ORDERS)})" if bad or not v else None
+
+
+class PushPull(paralg):
+    """Times API pull/push of random rows against the same kernels on a plain array."""
+
+    options = {
+        "rows": Option(int, 1_000_000, "table rows", check=_positive),
+        "dim": Option(int, 32, "table columns (float32)", check=_positive),
+        "batch": Option(int, 1000, "keys per pull/push", check=_positive),
+        "pool": Option(int, 256, "pregenerated key batches, used in turn", check=_positive),
+        "repeats": Option(int, 7, "timings per side", check=_positive),
+        "sample_seconds": Option(float, 0.2, "target length of one timing", check=_positive),
+        "chunks": Option(int, 10, "alternating runs per side in one timing", check=_positive),
+        "orders": Option(list, list(ORDERS), "key orders to time", check=_orders),
+    }
+
+    def solve(self) -> None:
+        cfg = self.cfg
+        if self.nworker != 1:
+            raise SystemExit("pushpull_job: run with exactly 1 worker")
+        rows, dim, batch = cfg.rows, cfg.dim, cfg.batch
+        t = self.table("bench", (rows, dim), "float32", "zeros", rule="add")
+        plain = np.empty((rows, dim), dtype=np.float32)
+        plain[...] = 0.0  # first touch here, not while timing
+        limit = (plain,)
+
+        rng = np.random.default_rng(cfg.seed)
+        pools = {"unsorted": rng.integers(0, rows, size=(cfg.pool, batch), dtype=np.int64)}
+        pools["sorted"] = np.sort(pools["unsorted"], axis=1)
+        deltas = (rng.standard_normal((batch, dim)) * 1e-3).astype(np.float32)
+        buf = np.empty((batch, dim), dtype=np.float32)
+        self._touch(t, limit, rows, batch, dim)
+
+        def api_pull(keys):
+            self.pull(t, keys, out=buf)
+
+        def api_push(keys):
+            self.push(t, keys, deltas)
+
+        def lim_pull(keys):
+            gather(limit, rows, keys, buf)
+
+        def lim_push(keys):
+            scatter_add(limit, rows, keys, deltas)
+
+        buf1, deltas1 = buf[:1], deltas[:1]
+
+        def api_pull1(keys):
+            self.pull(t, keys, out=buf1)
+
+        def api_push1(keys):
+            self.push(t, keys, deltas1)
+
+        def lim_pull1(keys):
+            gather(limit, rows, keys, buf1)
+
+        def lim_push1(keys):
+            scatter_add(limit, rows, keys, deltas1)
+
+        results = {}
+        for order in cfg.orders:
+            pool = pools[order]
+            for op, api, lim in (("pull", api_pull, lim_pull), ("push", api_push, lim_push)):
+                chunk = self._calibrate(lim, pool, cfg.sample_seconds / cfg.chunks)
+                res = {"api": [], "limit": [], "batches_per_sample": chunk * cfg.chunks}
+                for r in range(cfg.repeats):
+                    a, b = self._paired(api, lim, pool, chunk, cfg.chunks)
+                    res["api"].append(a)
+                    res["limit"].append(b)
+                    print(f"{op} {order} repeat {r + 1}/{cfg.repeats}: api {a:,.0f}/s  limit {b:,.0f}/s",
+                          file=sys.stderr, flush=True)
+                results[f"{op}_{order}"] = res
+        overhead = {}
+        one = pools["unsorted"][:, :1].copy()
+        for op, api, lim in (("pull", api_pull1, lim_pull1), ("push", api_push1, lim_push1)):
+            a, b = zip(*(self._paired(api, lim, one, 2000, cfg.chunks) for _ in range(cfg.repeats)))
+            overhead[op] = {"api": list(a), "limit": list(b)}
+        self.write_json("pushpull.json", {
+            "rows": rows, "dim": dim, "batch": batch, "pool": cfg.pool, "repeats": cfg.repeats,
+            "chunks": cfg.chunks, "nshards": t.nshards, "results": results, "one_key": overhead,
+        })
+
+    def _touch(self, t, limit, rows, batch, dim) -> None:
+        """Pull and push (zeros) every row once on both sides: compiles the kernels, maps every page."""
+        zeros = np.zeros((batch, dim), dtype=np.float32)
+        out = np.empty((batch, dim), dtype=np.float32)
+        for start in range(0, rows, batch):
+            keys = np.arange(start, min(start + batch, rows), dtype=np.int64)
+            n = len(keys)
+            self.pull(t, keys, out=out[:n])
+            self.push(t, keys, zeros[:n])
+            gather(limit, rows, keys, out[:n])
+            scatter_add(limit, rows, keys, zeros[:n])
+
+    @staticmethod
+    def _rate(fn, pool, n: int) -> float:
+        """Batches per second of ``n`` calls of ``fn`` on the pool's batches in turn."""
+        npool = len(pool)
+        t0 = time.perf_counter()
+        for b in range(n):
+            fn(pool[b % npool])
+        return n / (time.perf_counter() - t0)
+
+    @classmethod
+    def _paired(cls, api, lim, pool, chunk: int, chunks: int) -> tuple[float, float]:
+        """Batches/s of ``api`` and ``lim``, timed in ``chunks`` alternating runs of ``chunk`` batches.
+
+        Alternating in short runs makes both sides see the same background load."""
+        spent = [0.0, 0.0]
+        for c in range(chunks):
+            for side in ((0, 1) if c % 2 == 0 else (1, 0)):
+                spent[side] += chunk / cls._rate((api, lim)[side], pool, chunk)
+        return chunk * chunks / spent[0], chunk * chunks / spent[1]
+
+    @classmethod
+    def _calibrate(cls, fn, pool, seconds: float) -> int:
+        """How many batches of ``fn`` take about ``seconds`` (at least 20)."""
+        rate = max(cls._rate(fn, pool, 50), cls._rate(fn, pool, 50))
+        return max(20, int(rate * seconds))
+
+
+if __name__ == "__main__":
+    run(PushPull)
