@@ -52,12 +52,16 @@ def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str =
     return samples
 
 
-def figure(api: list[float], limit: list[float], unit: str, goal: str | None = None,
-           higher_is_better: bool = True) -> dict:
-    """The JSON record of one comparison: samples, medians and the ratio of the medians."""
-    a, b = median(api), median(limit)
-    return {"unit": unit, "api": a, "limit": b, "ratio": a / b if b else 0.0, "goal": goal,
-            "higher_is_better": higher_is_better, "api_samples": api, "limit_samples": limit}
+def figure(api: list[float], limit: list[float], unit: str, goal: str | None = None) -> dict:
+    """The JSON record of one comparison of paired samples (``api[r]`` and ``limit[r]`` timed together).
+
+    ``api`` and ``limit`` are the medians of the samples; ``ratio`` is the
+    median of the per-repeat ratios ``api[r] / limit[r]``.
+    """
+    ratios = [a / b for a, b in zip(api, limit) if b]
+    return {"unit": unit, "api": median(api), "limit": median(limit),
+            "ratio": median(ratios) if ratios else 0.0, "goal": goal,
+            "api_samples": api, "limit_samples": limit, "ratios": ratios}
 
 
 def run_job(config: dict, entry: Path, workdir: Path, name: str, timeout: float = 900.0,

@@ -13,10 +13,13 @@ alternation, ``batches`` calls of
   ``kernels.scatter_add((plain,), rows, keys, deltas)``
 
 for every key order in ``orders`` (``unsorted``: each batch as drawn,
-``sorted``: each batch sorted), ``repeats`` times. Each batch is the next of a
-pool of ``pool`` batches of ``batch`` random keys (drawn with replacement)
-made before timing. Before timing, both sides touch every row once (pull and
-push of all rows), so page faults of the first touch are not timed.
+``sorted``: each batch sorted). Each batch is the next of a pool of ``pool``
+batches of ``batch`` random keys (drawn with replacement) made before timing.
+One sample of a side is ``chunks`` runs of batches alternating with the other
+side's runs (so both see the same background load); there are ``repeats``
+samples. Then the same with 1-key batches, which shows the API's fixed cost
+per call. Before timing, both sides touch every row once (pull and push of all
+rows), so the page faults of a first touch are not timed.
 
 Writes ``<output>/pushpull.json``: batches/s samples per (op, order, side).
 """
@@ -28,8 +31,8 @@ import time
 
 import numpy as np
 
-from parasol_hybrid import Option, paralg, run  # noqa: E402
-from parasol_hybrid.tables.kernels import gather, scatter_add  # noqa: E402
+from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.tables.kernels import gather, scatter_add
 
 ORDERS = ("unsorted", "sorted")
 

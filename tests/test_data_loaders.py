@@ -15,10 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # the package is not installed; import it from the checkout
-    sys.path.insert(0, str(REPO))
-
 from parasol_hybrid.data import (  # noqa: E402
     PATTERNS,
     Line,
@@ -470,8 +466,7 @@ def test_stable_hash_same_in_another_process() -> None:
         f"print([int(x) for x in stable_hash(np.array({ids!r}, dtype=object))])\n"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=REPO, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=True
     )
     assert ast.literal_eval(out.stdout.strip()) == here
