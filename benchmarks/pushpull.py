@@ -15,8 +15,8 @@ __all__ = ["run", "rows", "GOAL"]
 
 GOAL = 0.8
 ORDER = ("pull_unsorted", "push_unsorted", "pull_sorted", "push_sorted")
-FULL = {"rows": 1_000_000, "dim": 32, "batch": 1000, "repeats": 7, "sample_seconds": 0.2}
-QUICK = {"rows": 100_000, "dim": 32, "batch": 1000, "repeats": 3, "sample_seconds": 0.05}
+FULL = {"rows": 1_000_000, "dim": 32, "batch": 1000, "pool": 2048, "repeats": 7, "sample_seconds": 0.2}
+QUICK = {"rows": 100_000, "dim": 32, "batch": 1000, "pool": 256, "repeats": 3, "sample_seconds": 0.05}
 
 
 def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, seed: int = 0) -> dict:
