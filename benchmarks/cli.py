@@ -23,7 +23,7 @@ from .common import BenchError, say
 __all__ = ["main", "BENCHMARKS"]
 
 BENCHMARKS = {"pushpull": pushpull, "mf": mf_bench}
-HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", ""]
+HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", "", "others"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def format_table(report: dict) -> str:
         for row in BENCHMARKS[name].rows(result):
             body.append([name, *row])
     widths = [max(len(str(r[c])) for r in [HEADER, *body]) for c in range(len(HEADER))]
-    right = {2, 3, 4}
+    right = {2, 3, 4, 7}
 
     def line(r):
         return "  ".join(str(v).rjust(w) if c in right else str(v).ljust(w)

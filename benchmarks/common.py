@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+from .cpuload import CpuMeter
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -35,21 +38,26 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str = "") -> dict[str, list[float]]:
+def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str = ""
+               ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Call each side once per repeat, in turn (order reversed every other repeat).
 
-    Every side returns one sample (a rate); the result maps side → samples.
+    Every side returns one sample (a rate). Returns (side → samples, side →
+    cores used by other processes while each sample was taken).
     """
     names = list(sides)
     samples: dict[str, list[float]] = {n: [] for n in names}
+    others: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            samples[name].append(float(sides[name]()))
+            with CpuMeter() as meter:
+                samples[name].append(float(sides[name]()))
+            others[name].append(round(meter.others + meter.steal, 3))
         if label:
             say(f"{label} repeat {r + 1}/{repeats}: "
-                + "  ".join(f"{n} {samples[n][-1]:,.4g}" for n in names))
-    return samples
+                + "  ".join(f"{n} {samples[n][-1]:,.4g}/s (others {others[n][-1]:.2f} cores)" for n in names))
+    return samples, others
 
 
 def figure(api: list[float], limit: list[float], unit: str, goal: str | None = None) -> dict:
@@ -65,13 +73,13 @@ def figure(api: list[float], limit: list[float], unit: str, goal: str | None = N
 
 
 def run_job(config: dict, entry: Path, workdir: Path, name: str, timeout: float = 900.0,
-            direct: bool = False) -> tuple[dict, float]:
+            direct: bool = False, retries: int = 1) -> tuple[dict, float]:
     """Run ``entry`` as a job with ``config`` and return (``<output>/<result file>`` as a dict, wall seconds).
 
     The job is started with the launcher (``python -m parasol_hybrid``), or
     with the venv's ``mpiexec`` when ``direct``. ``config["output"]`` must be
     set; the result is read from ``<output>/<config['_result']>``
-    (default ``metrics.json``).
+    (default ``metrics.json``). A failed job is run again ``retries`` times.
     """
     result_file = config.pop("_result", "metrics.json")
     cfg_path = workdir / f"{name}.json"
@@ -89,16 +97,42 @@ def run_job(config: dict, entry: Path, workdir: Path, name: str, timeout: float 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     log = workdir / f"{name}.log"
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        try:
-            proc = subprocess.run(argv, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=timeout, start_new_session=not direct)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"job {name} timed out after {timeout:g} s; log: {log}") from None
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0 or not out_file.exists():
+    for attempt in range(1 + retries):
+        t0 = time.perf_counter()
+        with open(log, "w") as f:
+            code = _run(argv, env, f, timeout)
+        wall = time.perf_counter() - t0
+        if code == 0 and out_file.exists():
+            return json.loads(out_file.read_text()), wall
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
-        raise BenchError(f"job {name} failed (exit {proc.returncode}, {out_file.name} "
-                         f"{'written' if out_file.exists() else 'missing'}):\n{tail}")
-    return json.loads(out_file.read_text()), wall
+        problem = (f"job {name} failed (exit {code}, {out_file.name} "
+                   f"{'written' if out_file.exists() else 'missing'}); log {log}:\n{tail}")
+        if attempt < retries:
+            say(problem + "\nretrying once (the checkout may have been mid-edit)")
+            time.sleep(2.0)
+    raise BenchError(problem)
+
+
+def _run(argv: list[str], env: dict, log, timeout: float) -> int | str:
+    """Run ``argv`` (in its own session) to the end; on timeout or Ctrl-C stop it (SIGINT, then SIGKILL)."""
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        return f"timeout after {timeout:g} s"
+    except BaseException:
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGINT ``proc`` (the launcher or mpiexec then ends the job's ranks); SIGKILL its session after ``grace``."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass

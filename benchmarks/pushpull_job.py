@@ -5,7 +5,8 @@ Run by ``scripts/bench pushpull`` as a real job (1 worker, 1 server)::
     python -m parasol_hybrid --config CFG python benchmarks/pushpull_job.py
 
 The worker declares a ``rows × dim`` float32 table (rule ``add``) and, in the
-same process, a plain numpy array of the same shape. It then times, in
+same process, a plain numpy array of the same shape (page-aligned, as the
+table's shared segments are). It then times, in
 alternation, ``batches`` calls of
 
 * API:   ``self.pull(t, keys, out=buf)`` / ``self.push(t, keys, deltas)``
@@ -28,13 +29,30 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpuload import CpuMeter  # noqa: E402  (benchmarks/ is not a package the job can rely on)
 
 from parasol_hybrid import Option, paralg, run
 from parasol_hybrid.tables.kernels import gather, scatter_add
 
 ORDERS = ("unsorted", "sorted")
+
+
+def aligned_empty(shape, dtype, align: int = 4096) -> np.ndarray:
+    """An uninitialised C array starting on an ``align``-byte boundary, like a shared segment.
+
+    (``np.empty`` of a large array starts 16 bytes into a page, so 128-byte
+    rows would straddle cache lines and make the limit slower than it is.)
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _positive(v):
@@ -66,7 +84,7 @@ class PushPull(paralg):
             raise SystemExit("pushpull_job: run with exactly 1 worker")
         rows, dim, batch = cfg.rows, cfg.dim, cfg.batch
         t = self.table("bench", (rows, dim), "float32", "zeros", rule="add")
-        plain = np.empty((rows, dim), dtype=np.float32)
+        plain = aligned_empty((rows, dim), np.float32)
         plain[...] = 0.0  # first touch here, not while timing
         limit = (plain,)
 
@@ -108,13 +126,15 @@ class PushPull(paralg):
             pool = pools[order]
             for op, api, lim in (("pull", api_pull, lim_pull), ("push", api_push, lim_push)):
                 chunk = self._calibrate(lim, pool, cfg.sample_seconds / cfg.chunks)
-                res = {"api": [], "limit": [], "batches_per_sample": chunk * cfg.chunks}
+                res = {"api": [], "limit": [], "others": [], "batches_per_sample": chunk * cfg.chunks}
                 for r in range(cfg.repeats):
-                    a, b = self._paired(api, lim, pool, chunk, cfg.chunks)
+                    with CpuMeter() as meter:
+                        a, b = self._paired(api, lim, pool, chunk, cfg.chunks)
                     res["api"].append(a)
                     res["limit"].append(b)
-                    print(f"{op} {order} repeat {r + 1}/{cfg.repeats}: api {a:,.0f}/s  limit {b:,.0f}/s",
-                          file=sys.stderr, flush=True)
+                    res["others"].append(round(meter.others + meter.steal, 3))
+                    print(f"{op} {order} repeat {r + 1}/{cfg.repeats}: api {a:,.0f}/s  limit {b:,.0f}/s  "
+                          f"others {res['others'][-1]:.2f} cores", file=sys.stderr, flush=True)
                 results[f"{op}_{order}"] = res
         overhead = {}
         one = pools["unsorted"][:, :1].copy()

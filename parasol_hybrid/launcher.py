@@ -37,7 +37,7 @@ from .errors import JobError, ParasolError
 from .tables import segment
 
 __all__ = ["main", "build_argv", "find_mpiexec", "entry_script", "algorithm_options", "job_pids",
-           "pids_with_env"]
+           "pids_with_env", "mpich_files"]
 
 PROG = "run_parasol"
 _PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
@@ -147,7 +147,7 @@ def algorithm_options(entry: Path) -> dict[str, Option]:
         raise JobError(f"entry script {entry} does not exist")
     try:
         with _mpi_not_initialized():
-            from parasol_hybrid.paralg import paralg
+            from parasol_hybrid.algorithm import paralg
     except ImportError:
         return {}
     source = entry.read_text(errors="replace")

@@ -106,6 +106,7 @@ def test_bsp_tick_in_one_process_with_every_worker_ready_does_not_block(clocks):
 def _tick_later(names: dict, workers: list[int], delay: float, queue) -> None:
     """Another process: attach to the clocks, wait ``delay`` s, tick ``workers``, report the time."""
     cs = [Clocks.attach(names, w, -1) for w in workers]
+    queue.put("attached")
     time.sleep(delay)
     queue.put(time.monotonic())
     for c in cs:
@@ -124,6 +125,12 @@ def test_a_blocked_worker_is_woken_by_another_process_without_spinning(clocks, h
         queue = ctx.Queue()
         other = ctx.Process(target=_tick_later, args=(names, [1, 2], 0.5, queue))
         other.start()
+        try:
+            assert queue.get(timeout=30) == "attached"
+        except BaseException:
+            other.kill()
+            other.join()
+            raise
     finally:
         Clocks.unlink(names)
     try:

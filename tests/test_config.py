@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the package is not installed; import it from the checkout
-    sys.path.insert(0, str(REPO))
 
 from parasol_hybrid.config import CORE_OPTIONS, REQUIRED, Config, Option, at_least, load_config  # noqa: E402
 from parasol_hybrid.errors import ConfigError  # noqa: E402

@@ -207,14 +207,17 @@ def test_float_tables_are_not_locked_unless_declared_exact(make_table):
     assert loose.table.pull([1]).item() == 1.0 and exact.table.pull([1]).item() == 1.0
 
 
+BATCH = 20000
+
+
 def _count(spec: TableSpec, names: list[dict], worker: int, pushes: int) -> None:
     """A forked 'worker': attach the shards by name and push +1s, many times, to shared keys."""
     shards = [Shard.attach(spec, s, n) for s, n in enumerate(names)]
     t = Table(spec, shards)
     rng = np.random.default_rng(worker)
+    ones = np.ones((BATCH, spec.dim), dtype=np.int64)
     for _ in range(pushes):
-        keys = rng.integers(0, spec.rows, 64)
-        t.push(keys, np.ones((64, spec.dim), dtype=np.int64))
+        t.push(rng.integers(0, spec.rows, BATCH), ones)
     t.close()
 
 
@@ -222,7 +225,8 @@ def test_concurrent_pushes_from_processes_add_up_exactly(make_table):
     node = make_table("shared_counts", (6, 2), nshards=2, dtype="int64")
     names = [sh.names for sh in node.created]
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_count, args=(node.spec, names, w, 400)) for w in range(3)]
+    pushes = 60  # big pushes, so that the processes are inside the kernel at the same time
+    procs = [ctx.Process(target=_count, args=(node.spec, names, w, pushes)) for w in range(3)]
     for p in procs:
         p.start()
     for p in procs:
@@ -230,12 +234,12 @@ def test_concurrent_pushes_from_processes_add_up_exactly(make_table):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     table = node.table.pull_all()
     assert (table[:, 0] == table[:, 1]).all()
-    assert int(table[:, 0].sum()) == 3 * 400 * 64
+    assert int(table[:, 0].sum()) == 3 * pushes * BATCH, "increments were lost"
     expected = np.zeros(6, dtype=np.int64)
     for w in range(3):
         rng = np.random.default_rng(w)
-        for _ in range(400):
-            np.add.at(expected, rng.integers(0, 6, 64), 1)
+        for _ in range(pushes):
+            np.add.at(expected, rng.integers(0, 6, BATCH), 1)
     np.testing.assert_array_equal(table[:, 0], expected)
 
 
