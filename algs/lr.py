@@ -122,7 +122,7 @@ class LR(paralg):
         weights = self.pull_all(w_table)[:, 0]
         train_logloss = self.allreduce(log_loss(rows.labels, predict_proba(weights, rows)) * n) / max(n_total, 1)
         metrics = {"train_logloss": train_logloss, "seconds": seconds, "n_features": nf, "train_rows": n_total,
-                   "bad_lines": bad, "rounds": cfg.rounds}
+                   "bad_lines": bad, "rounds": cfg.rounds, "cross_node_bytes": self.cross_node_bytes()}
         if self.is_master:
             if cfg.test_input:
                 test = loaders.parse_libsvm(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),

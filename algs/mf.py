@@ -83,13 +83,14 @@ class MF(paralg):
         self.sync()
         start = time.perf_counter()
         shown = 0
+        base = self.clocks.clock  # clocks already spent (a cluster-mode sync() is a clock)
         for rnd in range(cfg.rounds):
             order = rng.permutation(len(r)).astype(np.int64)
             err = sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, order, mu, cfg.alpha, cfg.beta)
             stats.push([rnd], [[err, float(len(r))]])
             self.clock()
             if self.is_master:
-                shown = self._show(stats, shown, min(self.clocks.slowest(), cfg.rounds), test_rmse, start)
+                shown = self._show(stats, shown, min(self.clocks.slowest() - base, cfg.rounds), test_rmse, start)
         self.sync()
         seconds = self.allreduce(time.perf_counter() - start, op="max")
         if self.is_master:
@@ -108,6 +109,7 @@ class MF(paralg):
             "k": k,
             "bad_lines": bad,
             "max_clock_lead": self.allreduce(self.clocks.max_lead, op="max"),
+            "cross_node_bytes": self.cross_node_bytes(),
         }
         if self.is_master:
             rmse = test_rmse()

@@ -59,12 +59,14 @@ class WordCount(paralg):
         for part in self.allgather(candidates):
             merged.update(part)
         seconds = self.allreduce(time.perf_counter() - start, op="max")
+        present, values = table.items() if self.is_master else (None, None)
+        cross = self.cross_node_bytes()
         if self.is_master:
             top = top_words(list(merged), np.array(list(merged.values()), dtype=np.int64), self.cfg.topk)
             path = self.output_path("topk.tsv")
             path.write_text("".join(f"{w}\t{c}\n" for w, c in top))
-            present, values = table.items()
             metrics = {
+                "cross_node_bytes": cross,
                 "total_words": int(values.sum()),
                 "distinct_words": int(len(present)),
                 "seconds": seconds,

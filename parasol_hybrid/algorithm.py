@@ -39,6 +39,7 @@ import numpy as np
 
 from .cluster.collectives import allgather_obj, allreduce, barrier, bcast_obj
 from .cluster.control import ControlClient
+from .cluster.link import NodeLink
 from .config import Config, Option
 from .errors import InputError, TableError
 from .staleness.clock import Clocks
@@ -66,8 +67,9 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         self.cfg: Config = runtime.cfg
         self._tables: dict[str, Table | SparseTable] = {}
         self._specs: list[TableSpec] = []
-        self._clients: list[ControlClient] = []
+        self._clients: dict[int, ControlClient] = {}
         self._clocks: Clocks | None = None
+        self._net: NodeLink | None = None
         self._t0 = time.perf_counter()
 
     # ------------------------------------------------------------ identity
@@ -105,26 +107,25 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     # ------------------------------------------------------------ lifecycle
     def _start(self) -> None:
         rt = self._rt
-        leader = rt.node_role_comm.rank == 0
-        if leader:
-            self._clients = [ControlClient(rt.ctx, rt.endpoints[s], rt.layout.servers[s])
-                             for s in range(rt.nserver)]
-            names = Clocks.create(rt.job_id, rt.nworker)
-        else:
-            names = None
-        names = bcast_obj(rt.node_role_comm, names)
-        self._clocks = Clocks.attach(names, self.worker_id, self.staleness)
+        self._clocks = rt.clocks
+        if rt.node_role_comm.rank == 0:
+            self._clients = {rt.layout.index_of[r]: ControlClient(rt.ctx, rt.endpoints[rt.layout.index_of[r]], r, rt.keys)
+                             for r in rt.layout.servers_on(rt.node)}
+        if rt.cluster:
+            self._net = NodeLink(rt)
+            self._clocks.notify = self._net.worker_clock
         barrier(rt.node_role_comm)
-        if leader:
-            Clocks.unlink(names)
 
     def _stop(self) -> None:
         for t in self._tables.values():
             t.close()
-        if self._clocks is not None:
-            self._clocks.close()
-        for c in self._clients:
+        self._tables.clear()
+        for c in self._clients.values():
             c.close()
+        self._clients = {}
+        if self._net is not None:
+            self._net.close()
+            self._net = None
 
     def solve(self) -> None:
         """The algorithm. Runs on every worker."""
@@ -168,36 +169,49 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         slots = -(-int(capacity * 10 // 7 + 1) // S) * S  # load factor <= 0.7, a multiple of S
         kspec = TableSpec.build(len(self._specs), name + "#keys", (slots, 1), "int64", "constant", -1.0,
                                 0.0, 0, "add", True, S)
-        keys = self._declare(kspec)
+        keys = self._declare(kspec, cached=False)
         vspec = TableSpec.build(len(self._specs), name, (slots, dim), dtype, "zeros", 0.0, 0.0, 0, "add",
                                 True, S)
-        values = self._declare(vspec)
-        t = SparseTable(keys, values, int(capacity))
+        values = self._declare(vspec, cached=False, sparse_keys=kspec.index)
+        t = SparseTable(keys, values, int(capacity), self._net)
         self._tables[name] = t
         return t
 
-    def _declare(self, spec: TableSpec) -> Table:
-        """Check the declaration is the same on every worker, have the servers create it, map it."""
+    def _declare(self, spec: TableSpec, cached: bool = True, sparse_keys: int | None = None) -> Table:
+        """Check the declaration is the same on every worker, have the servers create it, map it.
+
+        Shards owned by this node's servers are mapped directly; in cluster
+        mode the others are this node's caches of them (made by the node
+        agent), or, for sparse tables (``cached=False``), reached over the network.
+        """
         rt = self._rt
         specs = allgather_obj(rt.role_comm, spec)
         for w, other in enumerate(specs):
             if other != spec:
                 raise TableError(f"table {spec.name!r}: worker {w} declared {other}, "
                                  f"worker {self.worker_id} declared {spec}")
-        if rt.nnodes > 1:
-            raise TableError("tables across several nodes need cluster mode, which this version does not have yet")
+        local = [rt.layout.index_of[r] for r in rt.layout.servers_on(rt.node)]
+        remote = [s for s in range(rt.nserver) if s not in local]
         if rt.node_role_comm.rank == 0:
-            names = [c.call(op="create", spec=spec.as_dict(), shard=s)["names"] for s, c in enumerate(self._clients)]
+            names = {}
+            for s in local:
+                names[s] = self._clients[s].call(op="create", spec=spec.as_dict(), shard=s,
+                                                 sparse_keys=sparse_keys)["names"]
+            if remote and cached:
+                agent = rt.layout.index_of[rt.agent_rank]
+                made = self._clients[agent].call(op="cache", spec=spec.as_dict(), shards=remote)["names"]
+                names.update({int(k): v for k, v in made.items()})
         else:
             names = None
         names = bcast_obj(rt.node_role_comm, names)
-        shards = [Shard.attach(spec, s, n) for s, n in enumerate(names)]
+        shards = [Shard.attach(spec, s, names[s]) if s in names else None for s in range(rt.nserver)]
         barrier(rt.node_role_comm)
         if rt.node_role_comm.rank == 0:
             for sh in shards:
-                sh.unlink()
+                if sh is not None:
+                    sh.unlink()
         self._specs.append(spec)
-        return Table(spec, shards)
+        return Table(spec, shards, remote=frozenset(remote), link=self._net)
 
     def _table(self, table) -> Table | SparseTable:
         if isinstance(table, (Table, SparseTable)):
@@ -230,7 +244,13 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         return self._clocks
 
     def sync(self) -> None:
-        """Barrier over all workers (sleeps while it waits)."""
+        """Barrier over all workers (sleeps while it waits).
+
+        In cluster mode it is also a clock with staleness 0: every node's
+        updates are sent and every cache is refreshed before it returns.
+        """
+        if self._rt.cluster:
+            self._clocks.tick(staleness=0)
         barrier(self._rt.role_comm)
 
     def allreduce(self, value, op: str = "sum"):
@@ -240,6 +260,11 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     def allgather(self, obj) -> list:
         """Every worker's ``obj``, by worker id. For small results, not parameter traffic."""
         return allgather_obj(self._rt.role_comm, obj)
+
+    def cross_node_bytes(self) -> int:
+        """Bytes sent over ZeroMQ between nodes so far, by every process of the job (collective)."""
+        mine = int(self._clocks.sent_bytes.sum()) if self._rt.node_role_comm.rank == 0 else 0
+        return int(self.allreduce(mine))
 
     def vocabulary(self, ids) -> np.ndarray:
         """The sorted union of every worker's ``ids`` (strings): a consistent id → row map."""

@@ -94,6 +94,8 @@ CORE_OPTIONS: dict[str, Option] = {
     "simulate_nodes": Option(int, 1, f"split the local ranks into this many simulated nodes "
                                      f"(env {ENV_SIMULATE_NODES} overrides)", at_least(1)),
     "log_every": Option(int, 1, "log progress every this many rounds", at_least(1)),
+    "interface": Option(str, "auto", "address or interface name the cross-node sockets bind to "
+                        "('auto': loopback when the whole job runs on one host)"),
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",

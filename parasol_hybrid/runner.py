@@ -53,7 +53,7 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     alg = server = None
     try:
         if rt.role == "server":
-            server = Server(rt, rt._control_sock)
+            server = Server(rt, rt.sock)
             server.serve(rt.ended)
             server.close()
         else:

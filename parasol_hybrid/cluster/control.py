@@ -12,10 +12,11 @@ import json
 import zmq
 
 from ..errors import JobError
+from ..transport.security import secure_client
 
 __all__ = ["ControlClient", "decode_request", "OPS"]
 
-OPS = ("create", "ping")
+OPS = ("create", "cache", "ping")
 
 
 def decode_request(payload: bytes) -> dict:
@@ -35,10 +36,10 @@ def decode_request(payload: bytes) -> dict:
 class ControlClient:
     """A REQ socket to one server, with a timeout so a dead server is an error, not a hang."""
 
-    def __init__(self, ctx: zmq.Context, endpoint: str, server_rank: int, timeout: float = 120.0):
+    def __init__(self, ctx: zmq.Context, endpoint: str, server_rank: int, keys, timeout: float = 120.0):
         self.endpoint = endpoint
         self.server_rank = server_rank
-        self.sock = ctx.socket(zmq.REQ)
+        self.sock = secure_client(ctx.socket(zmq.REQ), keys)
         self.sock.linger = 0
         self.sock.rcvtimeo = int(timeout * 1000)
         self.sock.sndtimeo = int(timeout * 1000)

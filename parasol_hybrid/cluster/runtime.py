@@ -1,4 +1,4 @@
-"""Start-up of a rank: config, job id, node, role, sockets; and the end of the job.
+"""Start-up of a rank: config, job id, node, role, keys, sockets, clocks; and the end of the job.
 
 ``Runtime.start`` runs on every rank of the MPI job. MPI is used here and for
 rare collectives only; nothing here waits by spinning.
@@ -14,11 +14,16 @@ import zmq
 from mpi4py import MPI
 
 from ..config import Config
+from ..staleness.clock import Clocks
 from ..tables.segment import check_job_id, new_job_id
+from ..transport.security import JobKeys, secure_server, start_authenticator
 from .collectives import allgather_obj, barrier, bcast_obj, wait
+from .netif import bind_address
 from .roles import Layout, assign_roles, simulated_nodes
 
 __all__ = ["Runtime"]
+
+ENV_INTERFACE = "PARASOL_INTERFACE"
 
 
 @dataclass
@@ -35,10 +40,15 @@ class Runtime:
     node: int
     role_comm: MPI.Comm       # the ranks of the same role
     node_role_comm: MPI.Comm  # the ranks of the same role on the same node
-    endpoints: list           # control endpoint of every server, by server id
+    node_comm: MPI.Comm       # every rank of the same node
+    endpoints: list           # endpoint of every server, by server id
     ctx: zmq.Context
+    keys: JobKeys
+    clock_names: dict
     host: str = field(default_factory=socket.gethostname)
-    _control_sock: zmq.Socket | None = None
+    sock: zmq.Socket | None = None   # a server's ROUTER socket
+    clocks: Clocks | None = None     # the node's clock board
+    _auth: object = None
     _final: MPI.Request | None = None
 
     @classmethod
@@ -49,33 +59,58 @@ class Runtime:
         job_id = bcast_obj(world, job_id or new_job_id())
         check_job_id(job_id)
 
+        shared = world.Split_type(MPI.COMM_TYPE_SHARED)
+        host_leader = bcast_obj(shared, rank)
+        shared.Free()
+        host_keys = allgather_obj(world, host_leader)
+        single_host = len(set(host_keys)) == 1
         if cfg.simulate_nodes > 1:
+            if not single_host:
+                from ..errors import ConfigError
+                raise ConfigError("simulate_nodes splits one host into nodes; this job already runs on several hosts")
             node_keys = simulated_nodes(size, cfg.simulate_nodes)
         else:
-            shared = world.Split_type(MPI.COMM_TYPE_SHARED)
-            leader = bcast_obj(shared, rank)
-            shared.Free()
-            node_keys = allgather_obj(world, leader)
+            node_keys = host_keys
         layout = assign_roles(list(node_keys), cfg.nworker, cfg.nserver)
         is_server = layout.is_server[rank]
         role = "server" if is_server else "worker"
         node = layout.node_of[rank]
         role_comm = world.Split(1 if is_server else 0, rank)
         node_role_comm = role_comm.Split(node, rank)
+        node_comm = world.Split(node, rank)
 
+        keys = bcast_obj(world, JobKeys.generate() if rank == 0 else None)
         ctx = zmq.Context()
-        sock = None
-        endpoint = None
+        sock = auth = endpoint = None
         if is_server:
-            sock = ctx.socket(zmq.ROUTER)
+            address = bind_address(os.environ.get(ENV_INTERFACE) or cfg.interface, single_host)
+            auth = start_authenticator(ctx, keys)
+            sock = secure_server(ctx.socket(zmq.ROUTER), keys)
             sock.linger = 0
-            port = sock.bind_to_random_port("tcp://127.0.0.1")
-            endpoint = f"tcp://127.0.0.1:{port}"
+            sock.rcvhwm = 1000
+            sock.sndhwm = 1000
+            port = sock.bind_to_random_port(f"tcp://{address}")
+            endpoint = f"tcp://{address}:{port}"
         eps = allgather_obj(world, endpoint)
         endpoints = [eps[r] for r in layout.servers]
+
+        # The node's first server makes the clock board; every rank of the node maps it.
+        agent = layout.servers_on(node)[0]
+        names = None
+        if rank == agent:
+            nworker = len(layout.workers)
+            names = Clocks.create(job_id, nworker, size)
+        names = bcast_obj(node_comm, names, root=_node_root(node_comm, world, agent))
+        clocks = Clocks.attach(names, -1 if is_server else layout.index_of[rank], cfg.staleness)
+        clocks.cluster = layout.nnodes > 1
+        barrier(node_comm)
+        if rank == agent:
+            Clocks.unlink(names)
         rt = cls(cfg, job_id, world, layout, rank, role, layout.index_of[rank], node, role_comm,
-                 node_role_comm, endpoints, ctx)
-        rt._control_sock = sock
+                 node_role_comm, node_comm, endpoints, ctx, keys, names)
+        rt.clocks = clocks
+        rt.sock = sock
+        rt._auth = auth
         return rt
 
     # ------------------------------------------------------------------
@@ -90,6 +125,20 @@ class Runtime:
     @property
     def nnodes(self) -> int:
         return self.layout.nnodes
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the job spans several (real or simulated) nodes."""
+        return self.layout.nnodes > 1
+
+    @property
+    def agent_rank(self) -> int:
+        """World rank of this node's agent (its first server)."""
+        return self.layout.servers_on(self.node)[0]
+
+    @property
+    def is_agent(self) -> bool:
+        return self.rank == self.agent_rank
 
     def describe(self) -> str:
         """``rank 3 (worker 1) on host h`` — how errors name a rank."""
@@ -112,10 +161,21 @@ class Runtime:
         self.close()
 
     def close(self) -> None:
-        if self._control_sock is not None:
-            self._control_sock.close(linger=0)
-            self._control_sock = None
+        if self.clocks is not None:
+            self.clocks.close()
+            self.clocks = None
+        if self.sock is not None:
+            self.sock.close(linger=0)
+            self.sock = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         self.ctx.destroy(linger=0)
 
     def node_barrier(self) -> None:
-        barrier(self.node_role_comm)
+        barrier(self.node_comm)
+
+
+def _node_root(node_comm: MPI.Comm, world: MPI.Comm, world_rank: int) -> int:
+    """The rank in ``node_comm`` of the process that is ``world_rank`` in ``world``."""
+    return MPI.Group.Translate_ranks(world.group, [world_rank], node_comm.group)[0]

@@ -1,70 +1,254 @@
-"""The server role: owns its shards of every table and answers control requests until the job ends."""
+"""The server role: owns one shard of every table, answers requests, and (the node's first server)
+keeps the node's caches of remote shards in step.
+
+One ROUTER socket takes everything: JSON control requests from the node's
+workers (declare a table), binary wire messages from workers and other nodes'
+agents (push, pull, clock notices). Every request is checked before it is
+used; a bad one gets an ERROR reply and is counted, and the tables are left
+as they were.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 
+import numpy as np
 import zmq
 
 from ..errors import ParasolError
+from ..tables.kernels import scatter_add, shard_rows
+from ..tables.rules import get_rule
 from ..tables.shard import Shard
+from ..tables.sparse import _slots
 from ..tables.spec import TableSpec
-from .collectives import wait  # noqa: F401  (kept for symmetry with workers)
+from ..transport.wire import Message, Op, WireError, decode, encode
+from .agent import NodeAgent
 from .control import decode_request
+from .link import frames_nbytes
 
-__all__ = ["Server"]
+__all__ = ["Server", "RequestError"]
+
+
+class RequestError(ValueError):
+    """A request that names something that does not exist or does not fit."""
 
 
 class Server:
-    """Serves one shard index (its server id) of every table declared in the job.
-
-    The loop sleeps in ``zmq.Poller.poll`` and returns when every worker has
-    reached the end of the job (the job's final barrier completes).
-    """
+    """Serves shard ``rt.index`` of every table; on the node's first server also runs the NodeAgent."""
 
     def __init__(self, runtime, sock: zmq.Socket):
         self.rt = runtime
         self.sock = sock
         self.shards: dict[int, Shard] = {}
+        self.sparse_keys: dict[int, int] = {}   # values table -> keys table of a sparse table
+        self._placeholders: dict[int, tuple] = {}
         self.errors = 0
+        self.handled = 0
+        self._counter = runtime.clocks.sent_bytes[runtime.rank:runtime.rank + 1]
+        self.agent = NodeAgent(self) if runtime.is_agent and runtime.cluster else None
 
-    def _handle(self, payload: bytes) -> dict:
+    # ------------------------------------------------------------------ control
+    def _control(self, payload: bytes) -> dict:
         try:
             msg = decode_request(payload)
             if msg["op"] == "ping":
                 return {"ok": True, "rank": self.rt.rank}
             spec = TableSpec(**msg["spec"])
+            if msg["op"] == "cache":
+                if self.agent is None:
+                    raise RequestError("only a node agent in cluster mode keeps caches")
+                return {"ok": True, "names": self.agent.create_caches(spec, [int(s) for s in msg["shards"]])}
             shard = int(msg["shard"])
             if shard != self.rt.index:
-                raise ValueError(f"this server owns shard {self.rt.index}, not {shard}")
+                raise RequestError(f"this server owns shard {self.rt.index}, not {shard}")
             if spec.index in self.shards:
-                raise ValueError(f"table {spec.index} ({spec.name!r}) already exists")
+                raise RequestError(f"table {spec.index} ({spec.name!r}) already exists")
             sh = Shard.create(self.rt.job_id, spec, shard)
             self.shards[spec.index] = sh
+            if msg.get("sparse_keys") is not None:
+                self.sparse_keys[spec.index] = int(msg["sparse_keys"])
             return {"ok": True, "names": sh.names}
         except (ValueError, TypeError, KeyError, ParasolError) as exc:
             self.errors += 1
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
+    # ------------------------------------------------------------------ data
+    def _shard(self, msg: Message) -> Shard:
+        sh = self.shards.get(msg.table)
+        if sh is None:
+            raise RequestError(f"unknown table {msg.table}")
+        if msg.shard != self.rt.index:
+            raise RequestError(f"this server owns shard {self.rt.index}, not {msg.shard}")
+        return sh
+
+    def _tuple(self, sh: Shard) -> tuple:
+        """The shard's array in a tuple of ``nshards`` (placeholders elsewhere), as kernels index it."""
+        S = sh.spec.nshards
+        ph = self._placeholders.get(sh.spec.index)
+        if ph is None or ph[sh.shard] is not sh.array:
+            dummy = np.zeros((1, sh.spec.dim), dtype=sh.array.dtype)
+            ph = tuple(sh.array if s == sh.shard else dummy for s in range(S))
+            self._placeholders[sh.spec.index] = ph
+        return ph
+
+    def _check_keys(self, sh: Shard, keys: np.ndarray) -> None:
+        spec = sh.spec
+        if keys.size == 0:
+            return
+        if keys.min() < 0 or keys.max() >= spec.rows:
+            raise RequestError(f"table {spec.name!r}: key out of range [0, {spec.rows})")
+        if np.any(keys % spec.nshards != sh.shard):
+            raise RequestError(f"table {spec.name!r}: key not in shard {sh.shard}")
+
+    def _check_values(self, sh: Shard, msg: Message) -> None:
+        if msg.dtype != sh.array.dtype or msg.dim != sh.spec.dim:
+            raise RequestError(f"table {sh.spec.name!r}: values are {msg.dtype} × {msg.dim}, "
+                               f"the table is {sh.array.dtype} × {sh.spec.dim}")
+
+    def _apply(self, sh: Shard, fn):
+        if sh.spec.exact:
+            sh.lock.acquire()
+            try:
+                return fn()
+            finally:
+                sh.lock.release()
+        return fn()
+
+    def _data(self, msg: Message) -> list | None:
+        op = msg.op
+        if op == Op.WORKER_CLOCK or op == Op.NODE_CLOCK:
+            if self.agent is None:
+                raise RequestError(f"{msg.name} sent to a server that is not a node agent")
+            if op == Op.WORKER_CLOCK:
+                self.agent.on_worker_clock()
+            else:
+                self.agent.on_node_clock(msg.table, msg.clock)
+            return None
+        if op in (Op.SPARSE_PUSH, Op.SPARSE_PULL, Op.SPARSE_ITEMS):
+            return self._sparse(msg)
+        sh = self._shard(msg)
+        if op == Op.PULL_SHARD:
+            out = self._apply(sh, lambda: np.array(sh.array))
+            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
+        self._check_keys(sh, msg.keys)
+        if op == Op.PULL:
+            rows = msg.keys // sh.spec.nshards
+            out = self._apply(sh, lambda: sh.array[rows])
+            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
+        self._check_values(sh, msg)
+        if op == Op.PUSH_ADD:
+            self._apply(sh, lambda: scatter_add(self._tuple(sh), sh.spec.rows, msg.keys, msg.values))
+        elif op == Op.PUSH_RULE:
+            try:
+                rule = get_rule(msg.extra.decode("ascii"))
+            except (UnicodeDecodeError, ParasolError) as exc:
+                raise RequestError(str(exc)) from None
+            if sh.array.dtype.name not in rule.dtypes or rule.state_slots > sh.spec.state_slots:
+                raise RequestError(f"rule {rule.name!r} does not apply to table {sh.spec.name!r}")
+            hp = rule.hyper_array(dict(sh.spec.hyper) if rule.name == sh.spec.rule else None)
+            states = tuple(sh.state.array if s == sh.shard else np.zeros((1, max(sh.spec.state_slots, 0), sh.spec.dim),
+                                                                            sh.array.dtype)
+                           for s in range(sh.spec.nshards))
+            self._apply(sh, lambda: rule.apply(self._tuple(sh), states, sh.spec.rows, msg.keys,
+                                               np.ascontiguousarray(msg.values), hp))
+        else:
+            raise RequestError(f"{msg.name} is not a request")
+        return encode(Op.ACK, msg.table, msg.shard, msg.reqid)
+
+    def _sparse(self, msg: Message) -> list:
+        sh = self._shard(msg)
+        kidx = self.sparse_keys.get(msg.table)
+        if kidx is None:
+            raise RequestError(f"table {msg.table} is not a sparse table")
+        ksh = self.shards[kidx]
+        S = sh.spec.nshards
+        if msg.op == Op.SPARSE_ITEMS:
+            def items():
+                present = ksh.array[:, 0] >= 0
+                return ksh.array[present, 0].copy(), sh.array[present].copy()
+            keys, values = self._apply(sh, items)
+            return encode(Op.ITEMS, msg.table, msg.shard, msg.reqid, keys=keys, values=values)
+        keys = msg.keys
+        if keys.size and (keys.min() < 0 or np.any(keys % S != sh.shard)):
+            raise RequestError(f"sparse table {sh.spec.name!r}: key negative or not in shard {sh.shard}")
+        slots = np.empty(keys.shape[0], dtype=np.int64)
+        if msg.op == Op.SPARSE_PULL:
+            _slots(self._tuple(ksh), keys, False, slots)
+            out = np.zeros((keys.shape[0], sh.spec.dim), dtype=sh.array.dtype)
+            found = slots >= 0
+            out[found] = sh.array[slots[found] // S]
+            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
+        self._check_values(sh, msg)
+
+        def push():
+            status = _slots(self._tuple(ksh), keys, True, slots)
+            if status >= 0:
+                raise RequestError(f"sparse table {sh.spec.name!r} is full")
+            scatter_add(self._tuple(sh), sh.spec.rows, slots, np.ascontiguousarray(msg.values))
+        self._apply(sh, push)
+        return encode(Op.ACK, msg.table, msg.shard, msg.reqid)
+
+    def _reply(self, envelope: list, frames: list, remote_peer: bool) -> None:
+        self.sock.send_multipart(envelope + frames, copy=False)
+        if remote_peer:
+            self._counter[0] += frames_nbytes(frames)
+
+    def _handle(self, frames: list) -> None:
+        # [identity, b"", payload...]
+        if len(frames) < 3 or frames[1].bytes != b"":
+            self.errors += 1
+            return
+        envelope = frames[:2]
+        first = frames[2].bytes if len(frames) == 3 else None
+        if first is not None and first[:1] == b"{":
+            self.sock.send_multipart(envelope + [json.dumps(self._control(first)).encode()])
+            return
+        self.handled += 1
+        try:
+            msg = decode(frames[2:])
+        except WireError as exc:
+            self.errors += 1
+            self._reply(envelope, encode(Op.ERROR, extra=f"malformed message: {exc}".encode()), True)
+            return
+        try:
+            reply = self._data(msg)
+        except (RequestError, ParasolError, ValueError) as exc:
+            self.errors += 1
+            reply = encode(Op.ERROR, msg.table, msg.shard, msg.reqid, extra=f"{exc}".encode()[:4000])
+        if reply is not None:
+            self._reply(envelope, reply, msg.op in (Op.PULL_SHARD, Op.PULL, Op.SPARSE_PULL, Op.SPARSE_ITEMS,
+                                                   Op.PUSH_ADD, Op.PUSH_RULE, Op.SPARSE_PUSH))
+
+    # ------------------------------------------------------------------ loop
     def serve(self, done) -> None:
         """Answer requests until ``done()`` is true."""
-        import json
-
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
+        if self.agent is not None:
+            self.agent.register(poller)
         while not done():
-            if not poller.poll(20):
-                continue
-            frames = self.sock.recv_multipart()
-            if len(frames) < 3:
-                self.errors += 1
-                continue
-            reply = self._handle(frames[-1])
-            self.sock.send_multipart(frames[:-1] + [json.dumps(reply).encode()])
+            events = dict(poller.poll(20))
+            if self.sock in events:
+                for _ in range(64):
+                    try:
+                        frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._handle(frames)
+            if self.agent is not None:
+                self.agent.on_events(events)
 
     def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
         for sh in self.shards.values():
             sh.unlink()
             sh.close()
         self.shards.clear()
+        self._placeholders.clear()
         sys.stdout.flush()
+
+
+def local_rows(spec: TableSpec, shard: int) -> int:
+    return shard_rows(spec.rows, spec.nshards, shard)

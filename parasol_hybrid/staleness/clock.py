@@ -38,7 +38,15 @@ class Clocks:
 
     def __init__(self, seg: Segment, sems: list[posix_ipc.Semaphore], names: dict, worker: int, staleness: int):
         self._seg = seg
-        self.clocks = seg.array
+        n = names["nworker"]
+        self.board = seg.array
+        self.clocks = seg.array[:n]
+        #: the clock up to which every node's updates are visible here (cluster mode; set by the node agent)
+        self.global_view = seg.array[n:n + 1]
+        #: bytes sent across nodes, one slot per world rank (each process writes its own)
+        self.sent_bytes = seg.array[n + 1:]
+        self.cluster = False
+        self.notify = None  # called with the new clock after a tick (cluster mode: tell the node agent)
         self._sems = sems
         self.names = names
         self.worker = worker
@@ -47,12 +55,15 @@ class Clocks:
         self.max_lead = 0  # the largest lead over the slowest worker seen after a tick
 
     @staticmethod
-    def create(job_id: str, nworker: int) -> dict:
-        """Create the clock array and semaphores; returns the names for :meth:`attach`."""
+    def create(job_id: str, nworker: int, nranks: int = 0) -> dict:
+        """Create the clock board and semaphores; returns the names for :meth:`attach`.
+
+        The board is ``nworker`` clocks, the global view, and ``nranks`` byte counters.
+        """
         names = {"clocks": segment_name(job_id, "clk"),
                  "sems": [segment_name(job_id, f"clk{w}") for w in range(nworker)],
-                 "nworker": nworker}
-        seg = Segment.create(names["clocks"], (nworker,), np.int64)
+                 "nworker": nworker, "nranks": nranks}
+        seg = Segment.create(names["clocks"], (nworker + 1 + nranks,), np.int64)
         seg.array[:] = 0
         seg.close()
         for name in names["sems"]:
@@ -61,7 +72,8 @@ class Clocks:
 
     @classmethod
     def attach(cls, names: dict, worker: int, staleness: int) -> "Clocks":
-        seg = Segment.attach(names["clocks"], (names["nworker"],), np.int64)
+        """Map the board; ``worker`` is -1 for a process that does not tick (a server)."""
+        seg = Segment.attach(names["clocks"], (names["nworker"] + 1 + names["nranks"],), np.int64)
         sems = [posix_ipc.Semaphore(n) for n in names["sems"]]
         return cls(seg, sems, names, worker, staleness)
 
@@ -85,11 +97,24 @@ class Clocks:
         return int(self.clocks[self.worker])
 
     def slowest(self) -> int:
+        """The clock every update of which is visible here: the slowest worker's, in cluster mode
+        the global view the node agent published."""
+        if self.cluster:
+            return int(self.global_view[0])
         return int(self.clocks.min())
 
+    def local_slowest(self, workers) -> int:
+        """The slowest clock among the given (node-local) workers."""
+        return int(self.clocks[workers].min())
+
+    def wake_all(self) -> None:
+        """Post every worker's semaphore (after the global view moved)."""
+        for sem in self._sems:
+            sem.release()
+
     def spread(self) -> int:
-        """Fastest minus slowest worker clock (how stale the job runs right now)."""
-        return int(self.clocks.max() - self.clocks.min())
+        """Fastest minus slowest worker clock known here (how stale the job runs right now)."""
+        return int(self.clocks.max() - self.slowest()) if self.cluster else int(self.clocks.max() - self.clocks.min())
 
     def _drain(self, sem) -> None:
         while True:
@@ -118,20 +143,23 @@ class Clocks:
         finally:
             self.waited += time.perf_counter() - start
 
-    def tick(self) -> int:
+    def tick(self, staleness: int | None = None) -> int:
         """Advance this worker's clock by one, wake the others, wait out the staleness bound."""
+        s = self.staleness if staleness is None else staleness
         c = int(self.clocks[self.worker]) + 1
         self.clocks[self.worker] = c
         for w, sem in enumerate(self._sems):
             if w != self.worker:
                 sem.release()
-        if self.staleness >= 0:
-            self.wait_for(c - self.staleness)
-        self.max_lead = max(self.max_lead, c - self.slowest())
+        if self.notify is not None:
+            self.notify(c)
+        if s >= 0:
+            self.wait_for(c - s)
+        self.max_lead = max(self.max_lead, c - int(self.clocks.min()) if not self.cluster else c - self.slowest())
         return c
 
     def close(self) -> None:
-        self.clocks = None
+        self.clocks = self.board = self.global_view = self.sent_bytes = None
         self._seg.close()
         for s in self._sems:
             try:

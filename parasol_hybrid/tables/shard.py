@@ -12,9 +12,9 @@ from .spec import TableSpec
 __all__ = ["Shard", "shard_names"]
 
 
-def shard_names(job_id: str, spec: TableSpec, shard: int, pid: int | None = None) -> dict[str, str]:
-    """POSIX names of the shard's value segment, state segment and lock semaphore."""
-    base = f"t{spec.index}s{shard}"
+def shard_names(job_id: str, spec: TableSpec, shard: int, pid: int | None = None, cache: bool = False) -> dict[str, str]:
+    """POSIX names of the shard's value segment, state segment and lock semaphore (``c``: a cache of it)."""
+    base = f"t{spec.index}{'c' if cache else 's'}{shard}"
     return {
         "data": segment_name(job_id, base, pid),
         "state": segment_name(job_id, base + "st", pid),
@@ -44,9 +44,12 @@ class Shard:
         return (n, spec.dim), (n, spec.state_slots, spec.dim)
 
     @classmethod
-    def create(cls, job_id: str, spec: TableSpec, shard: int) -> "Shard":
-        """Create and initialise the shard's segments (prefaulted by the initial fill)."""
-        names = shard_names(job_id, spec, shard)
+    def create(cls, job_id: str, spec: TableSpec, shard: int, cache: bool = False) -> "Shard":
+        """Create and initialise the shard's segments (prefaulted by the initial fill).
+
+        ``cache``: a node's copy of a shard that another node owns (same initial values).
+        """
+        names = shard_names(job_id, spec, shard, cache=cache)
         dshape, sshape = cls._shapes(spec, shard)
         data = Segment.create(names["data"], dshape, spec.dtype)
         state = Segment.create(names["state"], sshape, spec.dtype)

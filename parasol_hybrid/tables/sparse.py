@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import TableError
-from .kernels import gather_all
+from ..transport.wire import Op
 from .table import Table
 
 __all__ = ["SparseTable", "hash_strings", "EMPTY"]
@@ -75,11 +75,14 @@ def _slots(key_shards, keys, insert, out):
 class SparseTable:
     """A table keyed by arbitrary non-negative int64 keys, with room for ``capacity`` keys."""
 
-    def __init__(self, keys: Table, values: Table, capacity: int):
+    def __init__(self, keys: Table, values: Table, capacity: int, link=None):
         self._keys = keys
         self.values = values
         self.capacity = capacity
         self.name = values.name
+        self.remote = values.remote
+        self._link = link
+        self._remote_ids = np.array(sorted(self.remote), dtype=np.int64)
 
     @property
     def dim(self) -> int:
@@ -108,35 +111,74 @@ class SparseTable:
             raise TableError(f"sparse table {self.name!r} is full (room for {self.capacity} keys); declare a larger capacity")
         return slots
 
+    def _split(self, keys: np.ndarray):
+        """A mask of the keys whose shard is on this node, and the remote shards with their keys' positions."""
+        if not self.remote:
+            return None, []
+        if keys.size and keys.min() < 0:
+            i = int(np.argmax(keys < 0))
+            raise TableError(f"sparse table {self.name!r}: key {int(keys[i])} at position {i} is negative")
+        shard_of = keys % self.values.nshards
+        local = ~np.isin(shard_of, self._remote_ids)
+        return local, [(int(s), np.flatnonzero(shard_of == s)) for s in self._remote_ids]
+
     def push(self, keys, deltas, rule: str | None = None, **hyper) -> None:
-        """Insert missing keys and apply ``deltas`` to their rows (exact under the shard locks)."""
+        """Insert missing keys and add ``deltas`` to their rows (exact: under the shard locks, or by the owner)."""
+        if rule not in (None, "add"):
+            raise TableError(f"sparse table {self.name!r}: pushes add; rule {rule!r} is not supported")
         keys = self._check(keys)
         deltas = self.values._values(keys, deltas, "deltas")
+        local, remote = self._split(keys)
+        for s, pos in remote:
+            if pos.size:
+                self._link.request(s, Op.SPARSE_PUSH, table=self.values.spec.index, shard=s,
+                                   keys=keys[pos], values=deltas[pos])
+        if local is not None:
+            keys, deltas = np.ascontiguousarray(keys[local]), np.ascontiguousarray(deltas[local])
         with self.values.locked():
             slots = self._locate(keys, insert=True)
-            self.values._push_unlocked(slots, deltas, rule, **hyper)
+            self.values._push_unlocked(slots, deltas, None)
 
     def pull(self, keys) -> np.ndarray:
         """Rows of ``keys`` (zeros for keys never pushed)."""
         keys = self._check(keys)
-        slots = self._locate(keys, insert=False)
         out = np.zeros((keys.shape[0], self.dim), dtype=self.dtype)
+        local, remote = self._split(keys)
+        for s, pos in remote:
+            if pos.size:
+                out[pos] = self._link.request(s, Op.SPARSE_PULL, table=self.values.spec.index, shard=s,
+                                              keys=keys[pos]).values
+        lkeys = keys if local is None else np.ascontiguousarray(keys[local])
+        slots = self._locate(lkeys, insert=False)
         found = slots >= 0
         if found.any():
-            out[found] = self.values.pull(slots[found])
+            rows = self.values.pull(slots[found])
+            if local is None:
+                out[found] = rows
+            else:
+                out[np.flatnonzero(local)[found]] = rows
         return out
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every present key and its row: ``(keys, values)``, keys in slot order."""
-        k = np.empty((self._keys.rows, 1), dtype=np.int64)
-        gather_all(self._keys.shards, k)
-        v = self.values.pull_all()
-        present = k[:, 0] >= 0
-        return k[present, 0], v[present]
+        """Every present key and its row: ``(keys, values)``."""
+        S = self.values.nshards
+        ks, vs = [], []
+        for s in range(S):
+            if s in self.remote:
+                msg = self._link.request(s, Op.SPARSE_ITEMS, table=self.values.spec.index, shard=s)
+                ks.append(np.array(msg.keys))
+                vs.append(np.array(msg.values))
+            else:
+                kk = self._keys.shards[s][:, 0]
+                present = kk >= 0
+                ks.append(kk[present].copy())
+                vs.append(self.values.shards[s][present].copy())
+        return (np.concatenate(ks) if ks else np.zeros(0, np.int64),
+                np.concatenate(vs) if vs else np.zeros((0, self.dim), self.dtype))
 
     def __len__(self) -> int:
         """The number of keys present."""
-        return int(sum(int((s[:, 0] >= 0).sum()) for s in self._keys.shards))
+        return int(len(self.items()[0]))
 
     def close(self) -> None:
         self._keys.close()

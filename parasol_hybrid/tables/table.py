@@ -7,7 +7,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import TableError
-from .kernels import gather, gather_all, scatter_add, scatter_assign
+from ..transport.wire import Op
+from .kernels import check_keys, gather, gather_all, scatter_add, scatter_assign
 from .rules import get_rule
 from .shard import Shard
 from .spec import TableSpec
@@ -28,12 +29,19 @@ class Table:
     read-modify-write per element, no locks), as in Hogwild! SGD.
     """
 
-    def __init__(self, spec: TableSpec, shards: list[Shard]):
+    def __init__(self, spec: TableSpec, shards: list[Shard | None], remote: frozenset = frozenset(), link=None):
         self.spec = spec
-        self._shards = shards
-        self.shards = tuple(s.array for s in shards)
-        self.states = tuple(s.state.array for s in shards)
-        self._locks = [s.lock for s in shards]
+        self._shards = [s for s in shards if s is not None]
+        dtype = np.dtype(spec.dtype)
+        empty = np.zeros((0, spec.dim), dtype=dtype)
+        empty_state = np.zeros((0, spec.state_slots, spec.dim), dtype=dtype)
+        #: the shard arrays by shard index (in cluster mode, remote shards are this node's caches of them)
+        self.shards = tuple(s.array if s is not None else empty for s in shards)
+        self.states = tuple(s.state.array if s is not None else empty_state for s in shards)
+        self._locks = [s.lock for s in self._shards]
+        #: shard indices owned by servers on other nodes
+        self.remote = remote
+        self._link = link
         self._rule = get_rule(spec.rule)
         self._hp = self._rule.hyper_array(dict(spec.hyper))
         self.dtype = np.dtype(spec.dtype)
@@ -154,6 +162,8 @@ class Table:
                 f"table {self.name!r}: rule {name!r} needs {r.state_slots} state slot(s) per row; "
                 f"declare the table with rule={name!r}"
             )
+        if r.state_slots and self.remote:
+            keys, deltas = self._forward(keys, deltas, name)
         if name == "add":
             bad = scatter_add(self.shards, self.rows, keys, deltas)
         elif name == "assign":
@@ -166,6 +176,23 @@ class Table:
             bad = r.apply(self.shards, self.states, self.rows, keys, deltas, hp)
         if bad >= 0:
             self._bad_key(keys, bad)
+
+    def _forward(self, keys: np.ndarray, deltas: np.ndarray, rule: str):
+        """Send the rows of remote shards to their owners (a stateful rule runs where its state is);
+        return the keys and deltas of the local rows."""
+        bad = check_keys(keys, self.rows)
+        if bad >= 0:
+            self._bad_key(keys, bad)
+        S = self.nshards
+        shard_of = keys % S
+        is_remote = np.isin(shard_of, np.fromiter(self.remote, dtype=np.int64))
+        for s in sorted(self.remote):
+            sel = shard_of == s
+            if sel.any():
+                self._link.request(s, Op.PUSH_RULE, table=self.spec.index, shard=s, keys=keys[sel],
+                                   values=deltas[sel], extra=rule.encode())
+        keep = ~is_remote
+        return np.ascontiguousarray(keys[keep]), np.ascontiguousarray(deltas[keep])
 
     def close(self) -> None:
         self.shards = ()

@@ -1,0 +1,1 @@
+"""Cross-node transport: the wire format and secured ZeroMQ sockets."""
