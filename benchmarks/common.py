@@ -22,7 +22,7 @@ from .cpuload import CpuMeter
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
 
-__all__ = ["REPO", "BENCH_DIR", "BenchError", "say", "median", "interleave", "run_job", "figure"]
+__all__ = ["REPO", "BENCH_DIR", "BenchError", "say", "median", "wait_quiet", "interleave", "run_job", "figure"]
 
 
 class BenchError(RuntimeError):
@@ -38,12 +38,29 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str = ""
+def wait_quiet(threshold: float = 0.3, max_wait: float = 20.0, window: float = 0.5) -> float:
+    """Sleep until other processes use less than ``threshold`` cores (over ``window`` s), at most ``max_wait`` s.
+
+    Returns the seconds waited. Other sessions' test runs come in bursts on
+    this shared machine; a sample taken between bursts is worth more.
+    """
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait:
+        with CpuMeter() as meter:
+            time.sleep(window)
+        if meter.others + meter.steal < threshold:
+            break
+    return time.monotonic() - t0
+
+
+def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str = "", quiet_wait: float = 0.0
                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Call each side once per repeat, in turn (order reversed every other repeat).
 
-    Every side returns one sample (a rate). Returns (side → samples, side →
-    cores used by other processes while each sample was taken).
+    Every side returns one sample (a rate). Before each call, wait up to
+    ``quiet_wait`` s for the machine to be quiet (:func:`wait_quiet`). Returns
+    (side → samples, side → cores used by other processes while each sample
+    was taken).
     """
     names = list(sides)
     samples: dict[str, list[float]] = {n: [] for n in names}
@@ -51,6 +68,8 @@ def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str =
     for r in range(repeats):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
+            if quiet_wait > 0:
+                wait_quiet(max_wait=quiet_wait)
             with CpuMeter() as meter:
                 samples[name].append(float(sides[name]()))
             others[name].append(round(meter.others + meter.steal, 3))

@@ -37,7 +37,10 @@ from ..transport.security import secure_client
 from ..transport.wire import Op, WireError, decode, encode
 from .link import frames_nbytes
 
-__all__ = ["NodeAgent", "take_delta", "rebase"]
+__all__ = ["NodeAgent", "take_delta", "rebase", "CHUNK_BYTES"]
+
+#: flushes are sent in messages of at most this many bytes of keys and values
+CHUNK_BYTES = 16 << 20
 
 
 @njit(cache=True, nogil=True)
@@ -238,9 +241,12 @@ class NodeAgent:
             if n == 0:
                 continue
             keys = changed[:n] * spec.nshards + shard
-            reqid = next(self._ids)
-            self.pending.add(reqid)
-            self._send(shard, encode(Op.PUSH_ADD, table, shard, reqid, clock, keys=keys, values=delta[:n]))
+            step = max(1, CHUNK_BYTES // (8 + arr.shape[1] * arr.itemsize))
+            for lo in range(0, n, step):
+                reqid = next(self._ids)
+                self.pending.add(reqid)
+                self._send(shard, encode(Op.PUSH_ADD, table, shard, reqid, clock, keys=keys[lo:lo + step],
+                                         values=delta[lo:min(lo + step, n)]))
 
     def _refresh(self, clock: int) -> None:
         self.phase, self.target = "refresh", clock

@@ -20,10 +20,13 @@ from ..transport.security import JobKeys, secure_server, start_authenticator
 from .collectives import allgather_obj, barrier, bcast_obj, wait
 from .netif import bind_address
 from .roles import Layout, assign_roles, simulated_nodes
+from .watchdog import FINISHED, RUNNING, Watchdog
 
 __all__ = ["Runtime"]
 
 ENV_INTERFACE = "PARASOL_INTERFACE"
+#: a peer that sends a larger message is disconnected (flushes are chunked well below this)
+MAX_MESSAGE_BYTES = 1 << 30
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Runtime:
     host: str = field(default_factory=socket.gethostname)
     sock: zmq.Socket | None = None   # a server's ROUTER socket
     clocks: Clocks | None = None     # the node's clock board
+    watchdog: Watchdog | None = None
     _auth: object = None
     _final: MPI.Request | None = None
 
@@ -87,8 +91,9 @@ class Runtime:
             auth = start_authenticator(ctx, keys)
             sock = secure_server(ctx.socket(zmq.ROUTER), keys)
             sock.linger = 0
-            sock.rcvhwm = 1000
-            sock.sndhwm = 1000
+            sock.rcvhwm = 1000          # bounded queues: a fast sender blocks, it cannot
+            sock.sndhwm = 1000          # exhaust a server's memory
+            sock.maxmsgsize = MAX_MESSAGE_BYTES
             port = sock.bind_to_random_port(f"tcp://{address}")
             endpoint = f"tcp://{address}:{port}"
         eps = allgather_obj(world, endpoint)
@@ -103,6 +108,8 @@ class Runtime:
         names = bcast_obj(node_comm, names, root=_node_root(node_comm, world, agent))
         clocks = Clocks.attach(names, -1 if is_server else layout.index_of[rank], cfg.staleness)
         clocks.cluster = layout.nnodes > 1
+        clocks.states[rank] = RUNNING
+        pids = allgather_obj(node_comm, (rank, os.getpid()))
         barrier(node_comm)
         if rank == agent:
             Clocks.unlink(names)
@@ -111,6 +118,7 @@ class Runtime:
         rt.clocks = clocks
         rt.sock = sock
         rt._auth = auth
+        rt.watchdog = Watchdog(rt, dict(pids)).start()
         return rt
 
     # ------------------------------------------------------------------
@@ -158,6 +166,8 @@ class Runtime:
         """Wait (sleeping) until every rank has entered the final barrier, then close sockets."""
         self.begin_end()
         wait(self._final, max_sleep=0.01)
+        self.clocks.states[self.rank] = FINISHED
+        self.watchdog.stop()
         self.close()
 
     def close(self) -> None:

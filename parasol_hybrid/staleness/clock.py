@@ -44,7 +44,10 @@ class Clocks:
         #: the clock up to which every node's updates are visible here (cluster mode; set by the node agent)
         self.global_view = seg.array[n:n + 1]
         #: bytes sent across nodes, one slot per world rank (each process writes its own)
-        self.sent_bytes = seg.array[n + 1:]
+        m = names.get("nranks", 0)
+        self.sent_bytes = seg.array[n + 1:n + 1 + m]
+        #: per world rank: 0 starting, 1 running, 2 finished normally (each process writes its own)
+        self.states = seg.array[n + 1 + m:n + 1 + 2 * m]
         self.cluster = False
         self.notify = None  # called with the new clock after a tick (cluster mode: tell the node agent)
         self._sems = sems
@@ -58,12 +61,13 @@ class Clocks:
     def create(job_id: str, nworker: int, nranks: int = 0) -> dict:
         """Create the clock board and semaphores; returns the names for :meth:`attach`.
 
-        The board is ``nworker`` clocks, the global view, and ``nranks`` byte counters.
+        The board is ``nworker`` clocks, the global view, ``nranks`` byte counters and
+        ``nranks`` rank states (0 starting, 1 running, 2 finished normally).
         """
         names = {"clocks": segment_name(job_id, "clk"),
                  "sems": [segment_name(job_id, f"clk{w}") for w in range(nworker)],
                  "nworker": nworker, "nranks": nranks}
-        seg = Segment.create(names["clocks"], (nworker + 1 + nranks,), np.int64)
+        seg = Segment.create(names["clocks"], (nworker + 1 + 2 * nranks,), np.int64)
         seg.array[:] = 0
         seg.close()
         for name in names["sems"]:
@@ -73,7 +77,7 @@ class Clocks:
     @classmethod
     def attach(cls, names: dict, worker: int, staleness: int) -> "Clocks":
         """Map the board; ``worker`` is -1 for a process that does not tick (a server)."""
-        seg = Segment.attach(names["clocks"], (names["nworker"] + 1 + names["nranks"],), np.int64)
+        seg = Segment.attach(names["clocks"], (names["nworker"] + 1 + 2 * names["nranks"],), np.int64)
         sems = [posix_ipc.Semaphore(n) for n in names["sems"]]
         return cls(seg, sems, names, worker, staleness)
 
@@ -159,7 +163,7 @@ class Clocks:
         return c
 
     def close(self) -> None:
-        self.clocks = self.board = self.global_view = self.sent_bytes = None
+        self.clocks = self.board = self.global_view = self.sent_bytes = self.states = None
         self._seg.close()
         for s in self._sems:
             try:
