@@ -94,13 +94,12 @@ class LR(paralg):
         n_total = self.allreduce(len(rows.labels))
         w_table = self.table("w", (nf + 1, 1), "float64", rule="sgd", hyper={"lr": cfg.alpha})
         bias_key = nf
-        rng = np.random.default_rng(cfg.seed * 7919 + self.worker_id)
         n = len(rows.labels)
         start = time.perf_counter()
         train_loss = 0.0
-        for rnd in range(cfg.rounds):
+        for rnd in range(self.start_round, cfg.rounds):
             lr = cfg.alpha / (1.0 + cfg.decay * rnd)
-            order = rng.permutation(n)
+            order = np.random.default_rng([cfg.seed, self.worker_id, rnd]).permutation(n)
             shuffled = _take_rows(rows, order)
             train_loss = 0.0
             for lo in range(0, n, cfg.batch):

@@ -79,12 +79,12 @@ class MF(paralg):
                 return None
             return float(np.sqrt(sse(P.shards, Q.shards, BU.shards, BI.shards, *test, mu) / len(test[2])))
 
-        rng = np.random.default_rng(cfg.seed * 7919 + self.worker_id)
         self.sync()
         start = time.perf_counter()
-        shown = 0
-        base = self.clocks.clock  # clocks already spent (a cluster-mode sync() is a clock)
-        for rnd in range(cfg.rounds):
+        shown = self.start_round
+        base = self.clocks.clock - self.start_round  # clocks not counted as rounds (a cluster sync() is one)
+        for rnd in range(self.start_round, cfg.rounds):
+            rng = np.random.default_rng([cfg.seed, self.worker_id, rnd])  # per round: resumable
             order = rng.permutation(len(r)).astype(np.int64)
             err = sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, order, mu, cfg.alpha, cfg.beta)
             stats.push([rnd], [[err, float(len(r))]])
@@ -100,12 +100,13 @@ class MF(paralg):
         metrics = {
             "train_rmse": float(np.sqrt(train_sse / max(n_total, 1))),
             "seconds": seconds,
-            "ratings_per_second": n_total * cfg.rounds / seconds if seconds > 0 else 0.0,
+            "ratings_per_second": n_total * (cfg.rounds - self.start_round) / seconds if seconds > 0 else 0.0,
             "global_mean": mu,
             "ratings": n_total,
             "users": len(users),
             "items": len(items),
             "rounds": cfg.rounds,
+            "start_round": self.start_round,
             "k": k,
             "bad_lines": bad,
             "max_clock_lead": self.allreduce(self.clocks.max_lead, op="max"),
@@ -139,7 +140,8 @@ class MF(paralg):
                 if rmse is not None:
                     figures["test_rmse"] = rmse
                 elapsed = time.perf_counter() - start
-                figures["ratings/s"] = f"{(rnd + 1) * self._n_total / elapsed:,.0f}" if elapsed > 0 else "-"
+                done = rnd + 1 - self.start_round
+                figures["ratings/s"] = f"{done * self._n_total / elapsed:,.0f}" if elapsed > 0 and done > 0 else "-"
             self.progress(rnd + 1, self.cfg.rounds, **figures)
         return complete
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import zlib
@@ -41,7 +42,8 @@ from .cluster.collectives import allgather_obj, allreduce, barrier, bcast_obj
 from .cluster.control import ControlClient
 from .cluster.link import NodeLink
 from .config import Config, Option
-from .errors import InputError, TableError
+from . import checkpoint
+from .errors import CheckpointError, ConfigError, InputError, TableError
 from .staleness.clock import Clocks
 from .tables.shard import Shard
 from .tables.sparse import SparseTable
@@ -70,6 +72,11 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         self._clients: dict[int, ControlClient] = {}
         self._clocks: Clocks | None = None
         self._net: NodeLink | None = None
+        self._resume: Path | None = None
+        self._manifest: dict | None = None
+        self._round = 0
+        #: the first round to run: 0, or the round of the checkpoint the job resumed from
+        self.start_round = 0
         self._t0 = time.perf_counter()
 
     # ------------------------------------------------------------ identity
@@ -108,6 +115,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     def _start(self) -> None:
         rt = self._rt
         self._clocks = rt.clocks
+        self._resolve_resume()
         if rt.node_role_comm.rank == 0:
             self._clients = {rt.layout.index_of[r]: ControlClient(rt.ctx, rt.endpoints[rt.layout.index_of[r]], r, rt.keys)
                              for r in rt.layout.servers_on(rt.node)}
@@ -115,6 +123,26 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             self._net = NodeLink(rt)
             self._clocks.notify = self._net.worker_clock
         barrier(rt.node_role_comm)
+
+    def _resolve_resume(self) -> None:
+        """Find and check the checkpoint to resume from (worker 0), and tell every worker."""
+        found = error = None
+        if self.cfg.resume and self.is_master:
+            try:
+                path = checkpoint.find_latest(Path(self.cfg.resume))
+                manifest = checkpoint.verify(path)
+                checkpoint.check_config(manifest, self.cfg)
+                found = (str(path.resolve()), manifest)
+            except (CheckpointError, ConfigError) as exc:
+                error = (type(exc).__name__, str(exc))
+        found, error = bcast_obj(self._rt.role_comm, (found, error))
+        if error is not None:
+            raise (ConfigError if error[0] == "ConfigError" else CheckpointError)(error[1])
+        if found is not None:
+            self._resume, self._manifest = Path(found[0]), found[1]
+            self.start_round = int(self._manifest["round"])
+            self._round = self.start_round
+            self.log(f"resuming from {self._resume} (round {self.start_round})")
 
     def _stop(self) -> None:
         for t in self._tables.values():
@@ -192,14 +220,22 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
                                  f"worker {self.worker_id} declared {spec}")
         local = [rt.layout.index_of[r] for r in rt.layout.servers_on(rt.node)]
         remote = [s for s in range(rt.nserver) if s not in local]
+        resume = None
+        if self._resume is not None:
+            saved = self._manifest["tables"]
+            if spec.index >= len(saved) or saved[spec.index] != json.loads(json.dumps(spec.as_dict())):
+                raise CheckpointError(f"table {spec.name!r} (number {spec.index}) is not declared as in the "
+                                      f"checkpoint {self._resume}")
+            resume = str(self._resume)
         if rt.node_role_comm.rank == 0:
             names = {}
             for s in local:
                 names[s] = self._clients[s].call(op="create", spec=spec.as_dict(), shard=s,
-                                                 sparse_keys=sparse_keys)["names"]
+                                                 sparse_keys=sparse_keys, resume=resume)["names"]
             if remote and cached:
                 agent = rt.layout.index_of[rt.agent_rank]
-                made = self._clients[agent].call(op="cache", spec=spec.as_dict(), shards=remote)["names"]
+                made = self._clients[agent].call(op="cache", spec=spec.as_dict(), shards=remote,
+                                                 resume=resume)["names"]
                 names.update({int(k): v for k, v in made.items()})
         else:
             names = None
@@ -235,8 +271,53 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
 
     # ------------------------------------------------------------ clocks and collectives
     def clock(self) -> int:
-        """End an iteration: advance this worker's clock and wait out the staleness bound."""
+        """End an iteration: advance this worker's clock and wait out the staleness bound.
+
+        Every ``checkpoint_every`` rounds, the workers also wait for each other
+        and save a checkpoint.
+        """
+        self._round += 1
+        every = self.cfg.checkpoint_every
+        if every and self._round % every == 0:
+            c = self._clocks.tick(staleness=0)
+            self._save_checkpoint()
+            return c
         return self._clocks.tick()
+
+    @property
+    def round(self) -> int:
+        """How many rounds (``clock()`` calls) are done, counting those before a resume."""
+        return self._round
+
+    def checkpoint(self) -> Path | None:
+        """Save a checkpoint now (collective); returns its folder on worker 0."""
+        if self._rt.cluster:
+            self._clocks.tick(staleness=0)
+        return self._save_checkpoint()
+
+    def _save_checkpoint(self) -> Path | None:
+        rt = self._rt
+        root = checkpoint.root_of(self.cfg)
+        tmp = checkpoint.tmp_folder(root, self._round, rt.job_id)
+        if self.is_master:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        barrier(rt.role_comm)
+        files = []
+        if rt.node_role_comm.rank == 0:
+            for client in self._clients.values():
+                files += client.call(op="save", dir=str(tmp.resolve()))["files"]
+        parts = self.allgather(files)
+        final = None
+        if self.is_master:
+            manifest = {"round": self._round, "tables": [s.as_dict() for s in self._specs],
+                        "config": checkpoint.fingerprint(self.cfg), "files": [f for p in parts for f in p],
+                        "nworker": self.nworker, "nserver": self.nserver, "nodes": self.nnodes,
+                        "job_id": rt.job_id, "created": time.time()}
+            final = checkpoint.finalize(tmp, checkpoint.final_folder(root, self._round), manifest)
+        barrier(rt.role_comm)
+        return final
 
     @property
     def clocks(self) -> Clocks:

@@ -29,6 +29,7 @@ from .errors import ConfigError
 __all__ = ["REQUIRED", "Option", "CORE_OPTIONS", "Config", "load_config", "at_least", "str_or_str_list"]
 
 ENV_SIMULATE_NODES = "PARASOL_SIMULATE_NODES"
+ENV_RESUME = "PARASOL_RESUME"
 _IGNORED = ("comment", "description")
 
 
@@ -94,6 +95,10 @@ CORE_OPTIONS: dict[str, Option] = {
     "simulate_nodes": Option(int, 1, f"split the local ranks into this many simulated nodes "
                                      f"(env {ENV_SIMULATE_NODES} overrides)", at_least(1)),
     "log_every": Option(int, 1, "log progress every this many rounds", at_least(1)),
+    "checkpoint_every": Option(int, 0, "save every table every this many clocks (0: never)", at_least(0)),
+    "checkpoint_dir": Option(str, None, "where checkpoints go (default: <output>/checkpoints)", nullable=True),
+    "resume": Option(str, None, f"a checkpoint folder to resume from (env {'PARASOL_RESUME'} overrides)",
+                     nullable=True),
     "interface": Option(str, "auto", "address or interface name the cross-node sockets bind to "
                         "('auto': loopback when the whole job runs on one host)"),
 }
@@ -266,6 +271,9 @@ def _validate(raw: dict[str, Any], options: dict[str, Option], check_files: bool
             raise ConfigError(f"missing required config key {key!r}{hint}")
         else:
             values[key] = copy.deepcopy(opt.default)
+    resume = os.environ.get(ENV_RESUME)
+    if resume and "resume" in options:
+        values["resume"] = resume
     if "staleness" in options:
         _fold_staleness(raw, values)
     if check_files:

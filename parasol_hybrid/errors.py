@@ -14,6 +14,7 @@ __all__ = [
     "TableError",
     "RuleError",
     "JobError",
+    "CheckpointError",
 ]
 
 
@@ -39,3 +40,7 @@ class RuleError(ParasolError):
 
 class JobError(ParasolError):
     """The job as a whole failed: a rank died or the launcher could not start it."""
+
+
+class CheckpointError(ParasolError):
+    """A checkpoint is missing, incomplete, damaged, or does not match the job."""

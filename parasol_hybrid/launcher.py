@@ -320,6 +320,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
                    help="after Ctrl-C/SIGTERM, how long ranks may take to stop before SIGKILL (default 5)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--resume", metavar="DIR",
+                   help="resume from the last complete checkpoint in DIR (sets PARASOL_RESUME for the ranks)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command each rank runs")
     return p
 
@@ -344,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
+    if args.resume:
+        if not os.path.isdir(args.resume):
+            print(f"{PROG}: error: --resume {args.resume}: no such folder", file=sys.stderr)
+            return 2
+        os.environ["PARASOL_RESUME"] = os.path.abspath(args.resume)
     try:
         entry = entry_script(command)
         cfg = load_config(args.config, algorithm_options(entry) if entry else None)

@@ -112,14 +112,18 @@ class NodeAgent:
         self.refreshes = 0
 
     # ------------------------------------------------------------------ set-up
-    def create_caches(self, spec: TableSpec, shards: list[int]) -> dict:
-        """Create this node's caches of ``shards`` of a table; returns their names by shard."""
+    def create_caches(self, spec: TableSpec, shards: list[int], resume=None) -> dict:
+        """Create this node's caches of ``shards`` of a table (filled from the checkpoint ``resume``
+        when given); returns their names by shard."""
+        from .server import restore
         names = {}
         for s in shards:
             owner = self.rt.layout.servers[s]
             if self.rt.layout.node_of[owner] == self.node or not 0 <= s < spec.nshards:
                 raise ValueError(f"shard {s} of table {spec.name!r} is not a remote shard of node {self.node}")
             sh = Shard.create(self.rt.job_id, spec, s, cache=True)
+            if resume is not None:
+                restore(sh, resume)
             self.caches[(spec.index, s)] = _Cache(sh)
             names[str(s)] = sh.names
         return names

@@ -16,7 +16,7 @@ from ..transport.security import secure_client
 
 __all__ = ["ControlClient", "decode_request", "OPS"]
 
-OPS = ("create", "cache", "ping")
+OPS = ("create", "cache", "save", "ping")
 
 
 def decode_request(payload: bytes) -> dict:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import zmq
 
+from .. import checkpoint
 from ..errors import ParasolError
-from ..tables.kernels import scatter_add, shard_rows
+from ..tables.kernels import scatter_add
 from ..tables.rules import get_rule
 from ..tables.shard import Shard
 from ..tables.sparse import _slots
@@ -54,11 +56,14 @@ class Server:
             msg = decode_request(payload)
             if msg["op"] == "ping":
                 return {"ok": True, "rank": self.rt.rank}
+            if msg["op"] == "save":
+                return {"ok": True, "files": self._save(Path(str(msg["dir"])))}
             spec = TableSpec(**msg["spec"])
+            resume = Path(str(msg["resume"])) if msg.get("resume") else None
             if msg["op"] == "cache":
                 if self.agent is None:
                     raise RequestError("only a node agent in cluster mode keeps caches")
-                return {"ok": True, "names": self.agent.create_caches(spec, [int(s) for s in msg["shards"]])}
+                return {"ok": True, "names": self.agent.create_caches(spec, [int(s) for s in msg["shards"]], resume)}
             shard = int(msg["shard"])
             if shard != self.rt.index:
                 raise RequestError(f"this server owns shard {self.rt.index}, not {shard}")
@@ -66,12 +71,22 @@ class Server:
                 raise RequestError(f"table {spec.index} ({spec.name!r}) already exists")
             sh = Shard.create(self.rt.job_id, spec, shard)
             self.shards[spec.index] = sh
+            if resume is not None:
+                restore(sh, resume)
             if msg.get("sparse_keys") is not None:
                 self.sparse_keys[spec.index] = int(msg["sparse_keys"])
             return {"ok": True, "names": sh.names}
         except (ValueError, TypeError, KeyError, ParasolError) as exc:
             self.errors += 1
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _save(self, folder: Path) -> list[dict]:
+        """Write every owned shard (values and state) into ``folder``; the job is quiescent meanwhile."""
+        files = []
+        for idx, sh in sorted(self.shards.items()):
+            data = self._apply(sh, lambda: np.array(sh.array))
+            files += checkpoint.write_shard(folder, idx, sh.shard, data, sh.state.array)
+        return files
 
     # ------------------------------------------------------------------ data
     def _shard(self, msg: Message) -> Shard:
@@ -250,5 +265,12 @@ class Server:
         sys.stdout.flush()
 
 
-def local_rows(spec: TableSpec, shard: int) -> int:
-    return shard_rows(spec.rows, spec.nshards, shard)
+def restore(sh: Shard, folder: Path) -> None:
+    """Overwrite a freshly created shard (or cache) with its values and state from a checkpoint."""
+    data, state = checkpoint.load_shard(folder, sh.spec, sh.shard)
+    if data.shape != sh.array.shape or state.shape != sh.state.array.shape:
+        raise checkpoint.CheckpointError(
+            f"checkpoint {folder}: table {sh.spec.name!r} shard {sh.shard} has shape {data.shape}, "
+            f"the job's shard is {sh.array.shape}")
+    sh.array[...] = data
+    sh.state.array[...] = state

@@ -1,0 +1,162 @@
+"""Checkpoints: every table's shards (values and optimiser state) saved atomically, with a manifest.
+
+Layout of a checkpoint root (``checkpoint_dir``, default ``<output>/checkpoints``)::
+
+    ckpt-000000004/
+        manifest.json          round, clock, table specs, config fingerprint, files with sizes and sha256
+        t0s0.npy t0s0.state.npy t0s1.npy ...
+    ckpt-000000006/ ...
+
+Each shard's files are written by the server that owns it, into a temporary
+folder; when every file is written and fsync'ed, worker 0 writes the manifest
+and renames the folder into place (an atomic rename), so a crash while
+writing leaves the previous checkpoint whole. The two newest checkpoints are
+kept. A checkpoint is used only after every file's size and hash match the
+manifest and the config matches the one it was made with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, ConfigError
+
+__all__ = ["CheckpointError", "MANIFEST", "root_of", "fingerprint", "tmp_folder", "final_folder", "write_shard", "finalize",
+           "find_latest", "verify", "check_config", "load_shard"]
+
+MANIFEST = "manifest.json"
+KEEP = 2
+#: config keys that may change between a run and its resumption
+MAY_CHANGE = {"resume", "rounds", "output", "checkpoint_every", "checkpoint_dir", "log_every", "interface"}
+_FOLDER = re.compile(r"^ckpt-(\d{9})$")
+
+
+def root_of(cfg) -> Path:
+    """The checkpoint root of a job."""
+    return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else Path(cfg.output) / "checkpoints"
+
+
+def fingerprint(cfg) -> dict:
+    """The config keys a checkpoint must be resumed with."""
+    return {k: v for k, v in cfg.as_dict().items() if k not in MAY_CHANGE}
+
+
+def final_folder(root: Path, round_: int) -> Path:
+    return Path(root) / f"ckpt-{round_:09d}"
+
+
+def tmp_folder(root: Path, round_: int, job_id: str) -> Path:
+    return Path(root) / f"ckpt-{round_:09d}.tmp-{job_id}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, array: np.ndarray) -> dict:
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_shard(folder: Path, table: int, shard: int, data: np.ndarray, state: np.ndarray) -> list[dict]:
+    """Write one shard's values and state into ``folder``; returns the file records for the manifest."""
+    folder = Path(folder)
+    return [_write(folder / f"t{table}s{shard}.npy", data), _write(folder / f"t{table}s{shard}.state.npy", state)]
+
+
+def finalize(tmp: Path, final: Path, manifest: dict) -> Path:
+    """Write the manifest into ``tmp``, rename it to ``final`` atomically, drop old checkpoints."""
+    tmp, final = Path(tmp), Path(final)
+    path = tmp / MANIFEST
+    with open(path, "w") as fh:
+        json.dump(manifest, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    done = sorted(p for p in final.parent.iterdir() if _FOLDER.match(p.name))
+    for old in done[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def find_latest(root: Path) -> Path:
+    """The newest complete checkpoint under ``root`` (or ``root`` itself if it is one)."""
+    root = Path(root)
+    if (root / MANIFEST).exists():
+        return root
+    if not root.is_dir():
+        raise CheckpointError(f"checkpoint folder {root} does not exist")
+    done = sorted(p for p in root.iterdir() if _FOLDER.match(p.name) and (p / MANIFEST).exists())
+    if not done:
+        raise CheckpointError(f"no complete checkpoint in {root} (a complete one is a ckpt-* folder with {MANIFEST})")
+    return done[-1]
+
+
+def verify(folder: Path) -> dict:
+    """Load the manifest and check every file's size and hash; a damaged checkpoint is refused."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {folder}: cannot read {MANIFEST}: {exc}") from None
+    for rec in manifest.get("files", []):
+        path = folder / rec["name"]
+        if not path.exists():
+            raise CheckpointError(f"checkpoint {folder}: file {rec['name']} is missing")
+        size = path.stat().st_size
+        if size != rec["bytes"]:
+            raise CheckpointError(f"checkpoint {folder}: file {rec['name']} has {size} bytes, the manifest says "
+                                  f"{rec['bytes']} (truncated or damaged); refusing to resume from it")
+        if _sha256(path) != rec["sha256"]:
+            raise CheckpointError(f"checkpoint {folder}: file {rec['name']} does not match its sha256 in the "
+                                  f"manifest (damaged); refusing to resume from it")
+    return manifest
+
+
+def check_config(manifest: dict, cfg) -> None:
+    """Raise ConfigError naming the keys whose values differ from the checkpoint's."""
+    saved, now = manifest.get("config", {}), fingerprint(cfg)
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, config {now.get(k)!r}" for k in diff)
+        raise ConfigError(f"the config does not match the checkpoint it resumes from ({shown})")
+
+
+def load_shard(folder: Path, spec, shard: int) -> tuple[np.ndarray, np.ndarray]:
+    """The saved values and state of one shard, checked against the table's spec."""
+    folder = Path(folder)
+    try:
+        data = np.load(folder / f"t{spec.index}s{shard}.npy", allow_pickle=False)
+        state = np.load(folder / f"t{spec.index}s{shard}.state.npy", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {folder}: cannot load table {spec.name!r} shard {shard}: {exc}") from None
+    if data.dtype.name != spec.dtype or data.ndim != 2 or data.shape[1] != spec.dim:
+        raise CheckpointError(f"checkpoint {folder}: table {spec.name!r} shard {shard} is {data.dtype} "
+                              f"{data.shape}, the job declares {spec.dtype} × {spec.dim}")
+    return data, state
