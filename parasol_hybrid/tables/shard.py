@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import posix_ipc
 
+from ..errors import TableError
 from .kernels import INIT_KINDS, fill_init, shard_rows
 from .segment import Segment, segment_name
 from .spec import TableSpec
@@ -70,8 +71,18 @@ class Shard:
         """Map a shard that the owning server created."""
         dshape, sshape = cls._shapes(spec, shard)
         data = Segment.attach(names["data"], dshape, spec.dtype)
-        state = Segment.attach(names["state"], sshape, spec.dtype)
-        lock = posix_ipc.Semaphore(names["lock"])
+        state = None
+        try:
+            state = Segment.attach(names["state"], sshape, spec.dtype)
+            try:
+                lock = posix_ipc.Semaphore(names["lock"])
+            except posix_ipc.ExistentialError:
+                raise TableError(f"lock semaphore {names['lock']} of table {spec.name!r} does not exist") from None
+        except BaseException:
+            data.close()
+            if state is not None:
+                state.close()
+            raise
         return cls(spec, shard, names, data, state, lock)
 
     def unlink(self) -> None:

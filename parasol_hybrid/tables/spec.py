@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import TableError
+from ..errors import RuleError, TableError
 from .kernels import INIT_KINDS
 from .rules import get_rule
 
@@ -62,10 +62,13 @@ class TableSpec:
             raise TableError(f"table {name!r}: unknown init {init!r} (known: {', '.join(INIT_KINDS)})")
         if dtype == "int64" and init in ("uniform", "normal"):
             raise TableError(f"table {name!r}: init {init!r} needs a float dtype, not int64")
-        r = get_rule(rule)
+        try:
+            r = get_rule(rule)
+            r.hyper_array(hyper)  # unknown hyper-parameter names raise here
+        except RuleError as exc:
+            raise TableError(f"table {name!r}: {exc}") from None
         if dtype not in r.dtypes:
             raise TableError(f"table {name!r}: rule {rule!r} does not apply to {dtype} tables")
-        r.hyper_array(hyper)  # unknown hyper-parameter names raise here
         is_int = dtype == "int64"
         exact = is_int if exact is None else bool(exact) or is_int
         hyper = tuple(sorted((str(k), float(v)) for k, v in (hyper or {}).items()))

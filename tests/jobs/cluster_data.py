@@ -39,6 +39,8 @@ def word_increments(worker: int, step: int) -> tuple[list[str], np.ndarray]:
     vocab = words()
     hi = len(vocab) - (0 if worker == 0 else len(ODD_WORDS))  # only worker 0 pushes the odd words
     idx = rng.integers(0, hi, int(rng.integers(50, 300)))
+    if worker == 0 and step == 0:
+        idx = np.concatenate([idx, np.arange(VOCAB, len(vocab))])  # every odd word at least once
     counts = np.stack([np.ones(len(idx), np.int64), rng.integers(1, 4, len(idx))], axis=1)
     return [vocab[i] for i in idx], counts
 
