@@ -14,16 +14,17 @@ import platform
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 from . import mf_bench, pushpull
-from .common import BenchError, say
+from .common import QUIET_CORES, BenchError, say
 
 __all__ = ["main", "BENCHMARKS"]
 
 BENCHMARKS = {"pushpull": pushpull, "mf": mf_bench}
-HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", "", "others"]
+HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", "", "others (quiet)"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,11 +72,15 @@ def format_table(report: dict) -> str:
     lines = [f"parasol_hybrid bench ({'quick' if meta['quick'] else 'full'}; {meta['cpus']} cpus; "
              f"{meta['statistic']}; {meta['date']})", line(HEADER), line(["-" * w for w in widths])]
     lines += [line(r) for r in body]
+    lines.append(textwrap.fill(
+        f"ratio: median over the quiet repeats of the per-repeat ratio (all repeats if none was quiet). "
+        f"others (quiet): median cores used by other processes while sampling (repeats with at most "
+        f"{QUIET_CORES} such cores / all). '?': no quiet repeat, so the verdict says little.", 110))
     for name in meta["benchmarks"]:
         result = report.get(name)
         if result:
-            p = result["params"]
-            lines.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in p.items()))
+            params = ", ".join(f"{k}={v}" for k, v in result["params"].items())
+            lines.append(textwrap.fill(f"{name}: {params}", 110, subsequent_indent="    "))
     for err in report.get("errors", []):
         lines.append(f"ERROR {err}")
     return "\n".join(lines)

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .cpuload import CpuMeter
+from .cpuload import QUIET_CORES, CpuMeter, wait_quiet
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
 
-__all__ = ["REPO", "BENCH_DIR", "BenchError", "say", "median", "wait_quiet", "interleave", "run_job", "figure"]
+__all__ = ["REPO", "BENCH_DIR", "QUIET_CORES", "BenchError", "say", "median", "wait_quiet", "interleave",
+           "run_job", "figure", "verdict"]
 
 
 class BenchError(RuntimeError):
@@ -36,21 +37,6 @@ def say(message: str) -> None:
 
 def median(values) -> float:
     return float(statistics.median(values))
-
-
-def wait_quiet(threshold: float = 0.3, max_wait: float = 20.0, window: float = 0.5) -> float:
-    """Sleep until other processes use less than ``threshold`` cores (over ``window`` s), at most ``max_wait`` s.
-
-    Returns the seconds waited. Other sessions' test runs come in bursts on
-    this shared machine; a sample taken between bursts is worth more.
-    """
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < max_wait:
-        with CpuMeter() as meter:
-            time.sleep(window)
-        if meter.others + meter.steal < threshold:
-            break
-    return time.monotonic() - t0
 
 
 def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str = "", quiet_wait: float = 0.0
@@ -79,16 +65,33 @@ def interleave(sides: dict[str, Callable[[], float]], repeats: int, label: str =
     return samples, others
 
 
-def figure(api: list[float], limit: list[float], unit: str, goal: str | None = None) -> dict:
+def figure(api: list[float], limit: list[float], unit: str, goal: str | None = None,
+           others: list[float] | None = None, quiet: float = QUIET_CORES) -> dict:
     """The JSON record of one comparison of paired samples (``api[r]`` and ``limit[r]`` timed together).
 
-    ``api`` and ``limit`` are the medians of the samples; ``ratio`` is the
-    median of the per-repeat ratios ``api[r] / limit[r]``.
+    ``others[r]`` is how many cores other processes used during repeat ``r``.
+    ``ratio`` is the median of the per-repeat ratios ``api[r] / limit[r]``
+    over the quiet repeats (others <= ``quiet``) if there are any, else over
+    all (``quiet_repeats`` is then 0 and the figure says little); ``api`` and
+    ``limit`` are the medians of the samples of the same repeats.
     """
-    ratios = [a / b for a, b in zip(api, limit) if b]
-    return {"unit": unit, "api": median(api), "limit": median(limit),
-            "ratio": median(ratios) if ratios else 0.0, "goal": goal,
-            "api_samples": api, "limit_samples": limit, "ratios": ratios}
+    others = list(others) if others is not None else [0.0] * len(api)
+    reps = [r for r in range(len(api)) if limit[r] > 0]
+    calm = [r for r in reps if others[r] <= quiet]
+    use = calm or reps
+    return {"unit": unit, "goal": goal,
+            "api": median([api[r] for r in use]), "limit": median([limit[r] for r in use]),
+            "ratio": median([api[r] / limit[r] for r in use]) if use else 0.0,
+            "ratio_all_repeats": median([api[r] / limit[r] for r in reps]) if reps else 0.0,
+            "quiet_repeats": len(calm), "repeats": len(api), "quiet_threshold_cores": quiet,
+            "api_samples": api, "limit_samples": limit, "others_cores": others}
+
+
+def verdict(fig: dict, met: bool | None) -> str:
+    """``met`` / ``MISSED`` (``?`` added when no repeat was quiet), or empty when there is no goal."""
+    if met is None:
+        return ""
+    return ("met" if met else "MISSED") + ("" if fig["quiet_repeats"] else "?")
 
 
 def run_job(config: dict, entry: Path, workdir: Path, name: str, timeout: float = 900.0,

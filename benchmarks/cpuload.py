@@ -14,7 +14,10 @@ import os
 import resource
 import time
 
-__all__ = ["CpuMeter"]
+__all__ = ["CpuMeter", "wait_quiet", "QUIET_CORES"]
+
+#: a sample is "quiet" when other processes used at most this many cores meanwhile
+QUIET_CORES = 0.3
 
 _HZ = os.sysconf("SC_CLK_TCK")
 
@@ -54,3 +57,18 @@ class CpuMeter:
         dt = max(t1 - t0, 1e-9)
         self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / dt
         self.steal = (steal1 - steal0) / dt
+
+
+def wait_quiet(max_wait: float = 20.0, threshold: float = QUIET_CORES, window: float = 0.5) -> float:
+    """Sleep until other processes use less than ``threshold`` cores (over ``window`` s), at most ``max_wait`` s.
+
+    Returns the seconds waited. Other sessions' test runs come in bursts on
+    a shared machine; a sample taken between bursts is worth more.
+    """
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait:
+        with CpuMeter() as meter:
+            time.sleep(window)
+        if meter.others + meter.steal < threshold:
+            break
+    return time.monotonic() - t0

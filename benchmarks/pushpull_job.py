@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpuload import CpuMeter  # noqa: E402  (benchmarks/ is not a package the job can rely on)
+from cpuload import CpuMeter, wait_quiet  # noqa: E402  (benchmarks/ is not a package the job can rely on)
 
 from parasol_hybrid import Option, paralg, run
 from parasol_hybrid.tables.kernels import gather, scatter_add
@@ -59,6 +59,10 @@ def _positive(v):
     return None if v > 0 else "must be positive"
 
 
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
 def _orders(v):
     bad = [x for x in v if x not in ORDERS]
     return f"has unknown orders {bad} (known: {list(ORDERS)})" if bad or not v else None
@@ -74,6 +78,8 @@ class PushPull(paralg):
         "pool": Option(int, 256, "pregenerated key batches, used in turn", check=_positive),
         "repeats": Option(int, 7, "timings per side", check=_positive),
         "sample_seconds": Option(float, 0.2, "target length of one timing", check=_positive),
+        "quiet_wait": Option(float, 0.0, "before each sample, wait up to this long for other processes "
+                                         "to leave the cores alone", check=_non_negative),
         "chunks": Option(int, 10, "alternating runs per side in one timing", check=_positive),
         "orders": Option(list, list(ORDERS), "key orders to time", check=_orders),
     }
@@ -81,7 +87,7 @@ class PushPull(paralg):
     def solve(self) -> None:
         cfg = self.cfg
         if self.nworker != 1:
-            raise SystemExit("pushpull_job: run with exactly 1 worker")
+            raise RuntimeError(f"pushpull_job needs exactly 1 worker, got nworker={self.nworker}")
         rows, dim, batch = cfg.rows, cfg.dim, cfg.batch
         t = self.table("bench", (rows, dim), "float32", "zeros", rule="add")
         plain = aligned_empty((rows, dim), np.float32)
@@ -95,6 +101,7 @@ class PushPull(paralg):
         buf = np.empty((batch, dim), dtype=np.float32)
         self._touch(t, limit, rows, batch, dim)
 
+        # both sides go through a closure like these, so only the API's own cost differs
         def api_pull(keys):
             self.pull(t, keys, out=buf)
 
@@ -126,25 +133,29 @@ class PushPull(paralg):
             pool = pools[order]
             for op, api, lim in (("pull", api_pull, lim_pull), ("push", api_push, lim_push)):
                 chunk = self._calibrate(lim, pool, cfg.sample_seconds / cfg.chunks)
-                res = {"api": [], "limit": [], "others": [], "batches_per_sample": chunk * cfg.chunks}
-                for r in range(cfg.repeats):
-                    with CpuMeter() as meter:
-                        a, b = self._paired(api, lim, pool, chunk, cfg.chunks)
-                    res["api"].append(a)
-                    res["limit"].append(b)
-                    res["others"].append(round(meter.others + meter.steal, 3))
-                    print(f"{op} {order} repeat {r + 1}/{cfg.repeats}: api {a:,.0f}/s  limit {b:,.0f}/s  "
-                          f"others {res['others'][-1]:.2f} cores", file=sys.stderr, flush=True)
-                results[f"{op}_{order}"] = res
-        overhead = {}
+                results[f"{op}_{order}"] = self._samples(f"{op} {order}", api, lim, pool, chunk)
         one = pools["unsorted"][:, :1].copy()
-        for op, api, lim in (("pull", api_pull1, lim_pull1), ("push", api_push1, lim_push1)):
-            a, b = zip(*(self._paired(api, lim, one, 2000, cfg.chunks) for _ in range(cfg.repeats)))
-            overhead[op] = {"api": list(a), "limit": list(b)}
+        one_key = {op: self._samples(f"{op} 1-key", api, lim, one, 2000)
+                   for op, api, lim in (("pull", api_pull1, lim_pull1), ("push", api_push1, lim_push1))}
         self.write_json("pushpull.json", {
             "rows": rows, "dim": dim, "batch": batch, "pool": cfg.pool, "repeats": cfg.repeats,
-            "chunks": cfg.chunks, "nshards": t.nshards, "results": results, "one_key": overhead,
+            "chunks": cfg.chunks, "nshards": t.nshards, "results": results, "one_key": one_key,
         })
+
+    def _samples(self, label: str, api, lim, pool, chunk: int) -> dict:
+        """``repeats`` paired samples of ``api`` and ``lim``, with the load of other processes during each."""
+        cfg = self.cfg
+        res = {"api": [], "limit": [], "others": [], "batches_per_sample": chunk * cfg.chunks}
+        for r in range(cfg.repeats):
+            wait_quiet(cfg.quiet_wait)
+            with CpuMeter() as meter:
+                a, b = self._paired(api, lim, pool, chunk, cfg.chunks)
+            res["api"].append(a)
+            res["limit"].append(b)
+            res["others"].append(round(meter.others + meter.steal, 3))
+            print(f"{label} repeat {r + 1}/{cfg.repeats}: api {a:,.0f}/s  limit {b:,.0f}/s  "
+                  f"others {res['others'][-1]:.2f} cores", file=sys.stderr, flush=True)
+        return res
 
     def _touch(self, t, limit, rows, batch, dim) -> None:
         """Pull and push (zeros) every row once on both sides: compiles the kernels, maps every page."""
@@ -159,13 +170,13 @@ class PushPull(paralg):
             scatter_add(limit, rows, keys, zeros[:n])
 
     @staticmethod
-    def _rate(fn, pool, n: int) -> float:
-        """Batches per second of ``n`` calls of ``fn`` on the pool's batches in turn."""
+    def _elapsed(fn, pool, n: int) -> float:
+        """Seconds taken by ``n`` calls of ``fn`` on the pool's batches in turn."""
         npool = len(pool)
         t0 = time.perf_counter()
         for b in range(n):
             fn(pool[b % npool])
-        return n / (time.perf_counter() - t0)
+        return time.perf_counter() - t0
 
     @classmethod
     def _paired(cls, api, lim, pool, chunk: int, chunks: int) -> tuple[float, float]:
@@ -175,14 +186,14 @@ class PushPull(paralg):
         spent = [0.0, 0.0]
         for c in range(chunks):
             for side in ((0, 1) if c % 2 == 0 else (1, 0)):
-                spent[side] += chunk / cls._rate((api, lim)[side], pool, chunk)
+                spent[side] += cls._elapsed((api, lim)[side], pool, chunk)
         return chunk * chunks / spent[0], chunk * chunks / spent[1]
 
     @classmethod
     def _calibrate(cls, fn, pool, seconds: float) -> int:
         """How many batches of ``fn`` take about ``seconds`` (at least 20)."""
-        rate = max(cls._rate(fn, pool, 50), cls._rate(fn, pool, 50))
-        return max(20, int(rate * seconds))
+        per_batch = min(cls._elapsed(fn, pool, 50), cls._elapsed(fn, pool, 50)) / 50
+        return max(20, int(seconds / per_batch))
 
 
 if __name__ == "__main__":

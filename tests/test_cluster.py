@@ -300,7 +300,7 @@ def test_adagrad_hyper_override_applies_to_remote_rows(adagrad_runs):
 
 def test_adagrad_exact_table_across_nodes(tmp_path):
     """An exact (locked) table with a stateful rule, pushed from both nodes at once, must not deadlock."""
-    out = run_job(tmp_path, "exact", JOBS / "cluster_adagrad.py", timeout=45, nworker=2, staleness=0,
+    out = run_job(tmp_path, "exact", JOBS / "cluster_adagrad.py", timeout=40, nworker=2, staleness=0,
                   steps=ADA_STEPS, exact=True, **TWO_NODES)
     want, _ = adagrad_reference(2, ADA_STEPS, cd.ADA_LR_OVERRIDE)
     for r in read_json(out, "adagrad.json")["workers"]:

@@ -55,7 +55,7 @@ class SetupError(Exception):
 
 
 def _ip(*args: str, check: bool = True) -> str:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["ip", *args], check=False, capture_output=True, text=True, timeout=30)
     if check and done.returncode != 0:
         raise SetupError(f"`ip {' '.join(args)}` failed: {(done.stderr or done.stdout).strip()}")
     return done.stdout
@@ -99,7 +99,7 @@ def _why_not() -> str | None:
         return f"running as uid {os.geteuid()}, not root"
     if shutil.which("ip") is None:
         return "no `ip` command (iproute2) on PATH"
-    done = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    done = subprocess.run(["ip", "netns", "list"], check=False, capture_output=True, text=True)
     if done.returncode != 0:
         return f"`ip netns list` failed: {done.stderr.strip()}"
     return None
@@ -195,6 +195,9 @@ def hosts():
                 made = None
                 continue
             pytest.skip(f"{SKIP}: {exc}" + (f" (and clean-up: {problems})" if problems else ""))
+        except BaseException:  # a timeout, Ctrl-C: nothing half-made stays behind
+            _remove(made)
+            raise
     if made is None:
         pytest.skip(f"{SKIP}: every subnet tried was also in use")
     try:
@@ -221,7 +224,11 @@ def _kill_job(proc: subprocess.Popen, job_id: str) -> None:
 
 
 def run_mpiexec(args: list[str], env: dict[str, str], job_id: str, timeout: float) -> subprocess.CompletedProcess:
-    """Run ``mpiexec *args`` with ``PARASOL_JOB_ID=job_id``; on timeout kill the job and raise AssertionError."""
+    """Run ``mpiexec *args`` with ``PARASOL_JOB_ID=job_id``; on timeout kill the job and raise AssertionError.
+
+    However the wait ends (timeout, pytest-timeout, Ctrl-C), processes of the
+    job still running are killed; if any were, the job's segments are removed.
+    """
     argv = [find_mpiexec(), *args]
     env = dict(env, PARASOL_JOB_ID=job_id)
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -235,8 +242,10 @@ def run_mpiexec(args: list[str], env: dict[str, str], job_id: str, timeout: floa
         raise AssertionError(f"mpiexec timed out after {timeout:g} s (removed segments: {removed}): {argv}\n"
                              f"--- stdout ---\n{out}\n--- stderr ---\n{err}") from None
     finally:
-        if job_pids(job_id):
+        if proc.poll() is None or job_pids(job_id):
             _kill_job(proc, job_id)
+            proc.wait()
+            segment.sweep(job_id)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
@@ -333,6 +342,20 @@ def test_simulate_nodes_is_refused_on_two_hosts(hosts, tmp_path):
     assert shm_leftovers(job_id) == []
 
 
+def test_netns_exec_runs_commands_only_in_namespaces(hosts):
+    """The launcher helper maps an address to its namespace and refuses anything else."""
+    for ns, address in zip(hosts.namespaces, hosts.addresses):
+        done = subprocess.run([str(NETNS_EXEC), "-x", address, "ip", "-4", "-o", "addr", "show", "dev", "eth0"],
+                              check=False, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert f"inet {address}/24" in done.stdout, done.stdout
+    unused = str(hosts.subnet.network_address + 99)
+    for host, why in [(unused, "no network namespace"), ("localhost", "not an IPv4 address")]:
+        done = subprocess.run([str(NETNS_EXEC), "-x", host, "true"], check=False, capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 255 and why in done.stderr, (host, done.returncode, done.stderr)
+
+
 @pytest.mark.xfail(strict=True, reason="library bug: only the server ranks check 'interface' (in "
                    "Runtime.start → bind_address); they exit(2) with the message printed by rank 0 only "
                    "(a worker), and the workers then wait forever in allgather_obj(world, endpoint)")
@@ -344,7 +367,7 @@ def test_missing_interface_is_an_error_on_two_hosts(hosts, tmp_path):
     env.pop("PARASOL_INTERFACE", None)
     done = run_mpiexec([*hosts.launcher_args(), "-n", str(2 * SLOTS),
                         sys.executable, str(REPO / "algs" / "wordcount.py"), "--config", str(cfg)],
-                       env, job_id, timeout=25)
+                       env, job_id, timeout=20)
     assert done.returncode != 0
     assert "interface" in done.stderr, done.stderr
     assert shm_leftovers(job_id) == []

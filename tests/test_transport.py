@@ -16,8 +16,23 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parasol_hybrid.transport.security import JobKeys, secure_client, secure_server, start_authenticator
-from parasol_hybrid.transport.wire import DTYPES, HEADER, LAYOUT, MAGIC, Message, Op, WireError, decode, encode
+from parasol_hybrid.transport.security import (
+    JobKeys,
+    secure_client,
+    secure_server,
+    start_authenticator,
+)
+from parasol_hybrid.transport.wire import (
+    DTYPES,
+    HEADER,
+    LAYOUT,
+    MAGIC,
+    Message,
+    Op,
+    WireError,
+    decode,
+    encode,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -181,7 +196,7 @@ def decode_fails_cleanly(frames) -> bool:
     except WireError:
         return True
     # an accepted message must be self-consistent
-    has_keys, has_values, has_extra = LAYOUT[msg.op]
+    has_keys, has_values, _ = LAYOUT[msg.op]
     assert (msg.keys is not None) == has_keys and (msg.values is not None) == has_values
     if has_keys and has_values:
         assert msg.keys.shape[0] == msg.values.shape[0]
@@ -366,7 +381,7 @@ def test_curve_client_with_other_job_keys_is_refused(curve_server):
 
 
 def test_plain_client_is_refused(curve_server):
-    ctx, keys, server, _, endpoint = curve_server
+    ctx, _, server, _, endpoint = curve_server
     with dealer(ctx, endpoint, None) as client:
         client.send_multipart([b"", b"let me in"])
         assert arrives(server, 1000) is None

@@ -117,13 +117,25 @@ class NodeAgent:
         when given); returns their names by shard."""
         from .server import restore
         names = {}
+        own = self.server.shards.get(spec.index)
+        if own is None or own.spec != spec:
+            raise ValueError(f"table {spec.index} ({spec.name!r}) is not declared on this node")
         for s in shards:
+            if (spec.index, s) in self.caches:
+                raise ValueError(f"the cache of table {spec.name!r} shard {s} already exists")
+            if not isinstance(s, int) or not 0 <= s < spec.nshards:
+                raise ValueError(f"shard {s!r} of table {spec.name!r} does not exist")
             owner = self.rt.layout.servers[s]
             if self.rt.layout.node_of[owner] == self.node or not 0 <= s < spec.nshards:
                 raise ValueError(f"shard {s} of table {spec.name!r} is not a remote shard of node {self.node}")
             sh = Shard.create(self.rt.job_id, spec, s, cache=True)
-            if resume is not None:
-                restore(sh, resume)
+            try:
+                if resume is not None:
+                    restore(sh, resume)
+            except BaseException:
+                sh.unlink()
+                sh.close()
+                raise
             self.caches[(spec.index, s)] = _Cache(sh)
             names[str(s)] = sh.names
         return names

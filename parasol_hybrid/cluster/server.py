@@ -32,6 +32,10 @@ from .link import frames_nbytes
 __all__ = ["Server", "RequestError"]
 
 
+REQUESTS = (Op.PUSH_ADD, Op.PUSH_RULE, Op.PULL, Op.PULL_SHARD, Op.SPARSE_PUSH, Op.SPARSE_PULL, Op.SPARSE_ITEMS,
+            Op.NODE_CLOCK, Op.WORKER_CLOCK)
+
+
 class RequestError(ValueError):
     """A request that names something that does not exist or does not fit."""
 
@@ -57,9 +61,14 @@ class Server:
             if msg["op"] == "ping":
                 return {"ok": True, "rank": self.rt.rank}
             if msg["op"] == "save":
-                return {"ok": True, "files": self._save(Path(str(msg["dir"])))}
-            spec = TableSpec(**msg["spec"])
-            resume = Path(str(msg["resume"])) if msg.get("resume") else None
+                return {"ok": True, "files": self._save(self._inside(msg.get("dir"), checkpoint.root_of(self.rt.cfg),
+                                                                     "checkpoint"))}
+            spec = self._spec(msg.get("spec"))
+            resume = None
+            if msg.get("resume"):
+                if not self.rt.cfg.resume:
+                    raise RequestError("this job does not resume from a checkpoint")
+                resume = self._inside(msg["resume"], Path(self.rt.cfg.resume), "resume")
             if msg["op"] == "cache":
                 if self.agent is None:
                     raise RequestError("only a node agent in cluster mode keeps caches")
@@ -69,16 +78,54 @@ class Server:
                 raise RequestError(f"this server owns shard {self.rt.index}, not {shard}")
             if spec.index in self.shards:
                 raise RequestError(f"table {spec.index} ({spec.name!r}) already exists")
+            sparse = msg.get("sparse_keys")
+            if sparse is not None and (not isinstance(sparse, int) or sparse not in self.shards):
+                raise RequestError(f"sparse_keys {sparse!r} is not a table of this server")
             sh = Shard.create(self.rt.job_id, spec, shard)
+            try:
+                if resume is not None:
+                    restore(sh, resume)
+            except BaseException:
+                sh.unlink()
+                sh.close()
+                raise
             self.shards[spec.index] = sh
-            if resume is not None:
-                restore(sh, resume)
-            if msg.get("sparse_keys") is not None:
-                self.sparse_keys[spec.index] = int(msg["sparse_keys"])
+            if sparse is not None:
+                self.sparse_keys[spec.index] = sparse
             return {"ok": True, "names": sh.names}
-        except (ValueError, TypeError, KeyError, ParasolError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad request never takes the server down
             self.errors += 1
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _spec(self, raw) -> TableSpec:
+        """A table spec from a request, validated as a declaration would be and fitting this job."""
+        if not isinstance(raw, dict):
+            raise RequestError("spec must be an object")
+        try:
+            spec = TableSpec(**raw)
+            again = TableSpec.build(spec.index, spec.name, (spec.rows, spec.dim), spec.dtype, spec.init, spec.a,
+                                    spec.b, spec.seed, spec.rule, spec.exact, spec.nshards, dict(spec.hyper))
+        except (TypeError, ValueError) as exc:
+            raise RequestError(f"bad spec: {exc}") from None
+        if json.loads(json.dumps(again.as_dict())) != json.loads(json.dumps(raw)):
+            raise RequestError("spec fields do not validate (types or derived fields differ)")
+        if spec.nshards != self.rt.nserver:
+            raise RequestError(f"spec has {spec.nshards} shards, the job has {self.rt.nserver} servers")
+        if not isinstance(spec.index, int) or spec.index < 0:
+            raise RequestError(f"bad table index {spec.index!r}")
+        return again
+
+    @staticmethod
+    def _inside(path, root: Path, what: str) -> Path:
+        """``path`` if it is a folder inside ``root`` (or ``root`` itself), else a RequestError."""
+        if not isinstance(path, str):
+            raise RequestError(f"{what} folder must be a string")
+        p, r = Path(path).resolve(), Path(root).resolve()
+        if p != r and r not in p.parents:
+            raise RequestError(f"{what} folder {p} is outside {r}")
+        if not p.is_dir():
+            raise RequestError(f"{what} folder {p} does not exist")
+        return p
 
     def _save(self, folder: Path) -> list[dict]:
         """Write every owned shard (values and state) into ``folder``; the job is quiescent meanwhile."""
@@ -132,11 +179,15 @@ class Server:
 
     def _data(self, msg: Message) -> list | None:
         op = msg.op
+        if op not in REQUESTS:
+            raise RequestError(f"{msg.name} is not a request")
         if op == Op.WORKER_CLOCK or op == Op.NODE_CLOCK:
             if self.agent is None:
                 raise RequestError(f"{msg.name} sent to a server that is not a node agent")
             if op == Op.WORKER_CLOCK:
                 self.agent.on_worker_clock()
+            elif msg.table == self.rt.node or msg.table not in self.agent.node_clock:
+                raise RequestError(f"NODE_CLOCK from node {msg.table}: not another node of this job")
             else:
                 self.agent.on_node_clock(msg.table, msg.clock)
             return None
@@ -228,7 +279,7 @@ class Server:
             return
         try:
             reply = self._data(msg)
-        except (RequestError, ParasolError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad request never takes the server down
             self.errors += 1
             reply = encode(Op.ERROR, msg.table, msg.shard, msg.reqid, extra=f"{exc}".encode()[:4000])
         if reply is not None:

@@ -61,9 +61,17 @@ class Shard:
                 seg.unlink()
                 seg.close()
             raise
-        fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
-        if state.array.size:
-            state.array[...] = 0
+        try:
+            fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
+            if state.array.size:
+                state.array[...] = 0
+        except BaseException:
+            for seg in (data, state):
+                seg.unlink()
+                seg.close()
+            lock.unlink()
+            lock.close()
+            raise
         return cls(spec, shard, names, data, state, lock)
 
     @classmethod

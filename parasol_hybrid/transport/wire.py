@@ -30,6 +30,7 @@ _CODES = {dt.name: code for code, dt in DTYPES.items() if dt is not None}
 
 MAX_COUNT = 1 << 26   # keys per message
 MAX_DIM = 1 << 16
+MAX_EXTRA = 4096
 
 
 class Op:
@@ -118,13 +119,19 @@ def encode(op: int, table: int = 0, shard: int = 0, reqid: int = 0, clock: int =
         values = np.ascontiguousarray(values)
         if values.ndim == 1:
             values = values.reshape(-1, 1)
+        if values.dtype.name not in _CODES or values.ndim != 2:
+            raise WireError(f"values must be 1-D or 2-D float32, float64 or int64, got {values.dtype} {values.shape}")
         dtype_code = _CODES[values.dtype.name]
         dim = values.shape[1]
+        if not 1 <= dim <= MAX_DIM:
+            raise WireError(f"dim {dim} out of range 1..{MAX_DIM}")
         if has_keys and values.shape[0] != count:
             raise WireError(f"{values.shape[0]} value rows for {count} keys")
         count = values.shape[0]
         frames.append(memoryview(values.reshape(-1)).cast("B") if values.size else b"")
     if has_extra:
+        if len(extra) > MAX_EXTRA:
+            raise WireError(f"extra frame is {len(extra)} bytes, over {MAX_EXTRA}")
         frames.append(bytes(extra))
     frames[0] = HEADER.pack(MAGIC, op, dtype_code, 0, table, shard, reqid, clock, count, dim)
     return frames
@@ -178,8 +185,10 @@ def decode(frames: list) -> Message:
         i += 1
     elif dtype_code != 0 or dim != 0:
         raise WireError(f"{Op.NAMES[op]} carries no values but names dtype {dtype_code} / dim {dim}")
+    if not has_keys and not has_values and count != 0:
+        raise WireError(f"{Op.NAMES[op]} carries no keys or values but has count {count}")
     if has_extra:
         msg.extra = bytes(_buffer(frames[i]))
-        if len(msg.extra) > 4096:
-            raise WireError(f"extra frame is {len(msg.extra)} bytes, over 4096")
+        if len(msg.extra) > MAX_EXTRA:
+            raise WireError(f"extra frame is {len(msg.extra)} bytes, over {MAX_EXTRA}")
     return msg

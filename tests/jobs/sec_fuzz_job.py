@@ -8,8 +8,9 @@ server reads everything it sends) and sends the messages of one ``suite``:
               range or in another shard, the wrong dtype or dim, an unknown table, op or rule,
               truncated frames, JSON control requests with an unknown op or a bad spec;
 ``reply_ops`` reply operations (ACK, VALUES, ERROR, ITEMS) sent as requests;
-``bad_specs`` control requests with table specs that pass JSON but not the spec's rules, and
-              ``cache`` requests for caches that exist or tables that do not;
+``bad_specs`` control requests with table specs that pass JSON but not the spec's rules,
+              ``cache`` requests for caches that exist or tables that do not, a ``create`` that
+              resumes from a missing checkpoint and ``save`` requests to folders that cannot be written;
 ``outsiders`` clients without the job's keys (no CURVE, another job's keys, a foreign client key)
               send valid requests to every server's endpoint.
 
@@ -24,18 +25,15 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import zmq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from parasol_hybrid import Option, paralg, run  # noqa: E402
-from parasol_hybrid.errors import ParasolError  # noqa: E402
-from parasol_hybrid.transport.security import JobKeys, secure_client  # noqa: E402
-from parasol_hybrid.transport.wire import HEADER, MAGIC, Op, WireError, decode, encode  # noqa: E402
+from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.errors import ParasolError
+from parasol_hybrid.transport.security import JobKeys, secure_client
+from parasol_hybrid.transport.wire import HEADER, MAGIC, Op, WireError, decode, encode
 
 F_ROWS, F_DIM = 40, 3
 I_ROWS = 30
@@ -85,7 +83,7 @@ def set_field(head: bytes, offset: int, fmt: str, value: int) -> bytes:
 class Attacker:
     """Worker 0's raw channel to one server: send frames, classify the answer, tally per case."""
 
-    def __init__(self, alg: "SecFuzz", server: int):
+    def __init__(self, alg: SecFuzz, server: int):
         self.alg = alg
         self.server = server
         self.sock: zmq.Socket = alg._net._sock(server)
@@ -149,7 +147,7 @@ class Attacker:
 
 
 class SecFuzz(paralg):
-    options = {
+    options: ClassVar[dict] = {
         "suite": Option(str, "garbage", "which hostile traffic worker 0 sends", choices=SUITES),
         "random_messages": Option(int, 150, "random frame lists in the garbage suite"),
         "mutated_messages": Option(int, 200, "mutated valid messages in the garbage suite"),
@@ -209,7 +207,7 @@ class SecFuzz(paralg):
         """Server 1 answers a ping, a valid PULL of its rows and of its whole shard, with the round-1 values."""
         att.drain()
         out: dict = {}
-        kind, detail = att.exchange([json.dumps({"op": "ping"}).encode()])
+        kind, _ = att.exchange([json.dumps({"op": "ping"}).encode()])
         out["ping"] = kind == "json_ok"
         ef = sum(round_values(w, 1)[0] for w in range(self.nworker))
         ei = sum(round_values(w, 1)[1] for w in range(self.nworker))
@@ -449,9 +447,18 @@ class SecFuzz(paralg):
             "create_dtype_float16": {**spec, "index": 41, "dtype": "float16"},
             "create_dtype_object": {**spec, "index": 42, "dtype": "object"},
         }
+        missing = self.output_path("no_such_dir") / "sub"
+        cases.update({
+            # a checkpoint that is not there, and save folders that cannot be written (nothing is written)
+            "create_resume_missing": {**spec, "index": 43},
+            "save_missing_dir": {"op": "save", "dir": str(missing)},
+            "save_not_a_dir": {"op": "save", "dir": "/dev/null"},
+        })
         for case, obj in cases.items():
-            if not case.startswith("cache"):
+            if case.startswith("create"):
                 obj = {"op": "create", "spec": obj, "shard": S}
+                if case == "create_resume_missing":
+                    obj["resume"] = str(missing)
             att.send(case, [json.dumps(obj).encode()])
 
     def suite_outsiders(self, att: Attacker) -> None:
