@@ -9,13 +9,14 @@ clock, per node — not per worker:
    rows that changed since the last flush (``cache - snapshot``) are sent to
    their owners as one ``PUSH_ADD`` per shard; when all are acknowledged the
    agent tells every other agent ``NODE_CLOCK(node, c)``.
-2. **refresh**: when every node has delivered clock ``m`` (BSP/SSP; under ASP,
-   as soon as this node's own flush is done), the agent pulls every remote
+2. **refresh**: when every node has delivered clock ``m``, the agent pulls every remote
    shard and rebases the cache on it (``cache += fresh - snapshot``, keeping
    local updates made meanwhile), publishes ``m`` as the node's global view,
    and wakes the node's workers. A worker at clock ``c`` waits until the
    view is at least ``c - s``: a read then sees every update up to
-   ``c - s - 1`` from every node.
+   ``c - s - 1`` from every node. Under ASP the agent also refreshes after
+   each of its own flushes (without moving the view), so workers see others'
+   updates as soon as they reach the owners.
 
 Exact tables (int64, ``exact=True``) are flushed and rebased under the cache
 shard's lock, which pushes also hold, so counts stay exact.
@@ -100,6 +101,7 @@ class NodeAgent:
         self.node_clock = {n: 0 for n in self.nodes}
         self.flushed = 0
         self.view = 0
+        self.fresh = 0  # this node's clock at the start of the last refresh
         self.asp = rt.cfg.staleness < 0
         self.caches: dict[tuple[int, int], _Cache] = {}
         self.socks: dict[int, zmq.Socket] = {}
@@ -225,17 +227,21 @@ class NodeAgent:
                 continue
             if self.phase == "refresh":
                 self.phase = None
-                self.view = self.target
-                self.rt.clocks.global_view[0] = self.view
-                self.rt.clocks.wake_all()
+                if self.target > self.view:
+                    self.view = self.target
+                    self.rt.clocks.global_view[0] = self.view
+                    self.rt.clocks.wake_all()
                 continue
             local = int(self.rt.clocks.clocks[self.local_workers].min())
             if local > self.flushed:
                 self._flush(local)
                 continue
-            goal = self.node_clock[self.node] if self.asp else min(self.node_clock.values())
+            goal = min(self.node_clock.values())
             if goal > self.view:
-                self._refresh(goal)
+                self._refresh(goal)  # every node delivered ``goal``: publish it once refreshed
+                continue
+            if self.asp and self.node_clock[self.node] > self.fresh:
+                self._refresh(self.view)  # ASP: pick up what the owners have now, the view stays
                 continue
             return
 
@@ -266,6 +272,7 @@ class NodeAgent:
 
     def _refresh(self, clock: int) -> None:
         self.phase, self.target = "refresh", clock
+        self.fresh = self.node_clock[self.node]
         self.refreshes += 1
         for (table, shard) in self.caches:
             reqid = next(self._ids)

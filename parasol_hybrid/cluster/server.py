@@ -206,21 +206,32 @@ class Server:
         if op == Op.PUSH_ADD:
             self._apply(sh, lambda: scatter_add(self._tuple(sh), sh.spec.rows, msg.keys, msg.values))
         elif op == Op.PUSH_RULE:
-            try:
-                rule = get_rule(msg.extra.decode("ascii"))
-            except (UnicodeDecodeError, ParasolError) as exc:
-                raise RequestError(str(exc)) from None
-            if sh.array.dtype.name not in rule.dtypes or rule.state_slots > sh.spec.state_slots:
-                raise RequestError(f"rule {rule.name!r} does not apply to table {sh.spec.name!r}")
-            hp = rule.hyper_array(dict(sh.spec.hyper) if rule.name == sh.spec.rule else None)
-            states = tuple(sh.state.array if s == sh.shard else np.zeros((1, max(sh.spec.state_slots, 0), sh.spec.dim),
-                                                                            sh.array.dtype)
+            rule, hp = self._rule_of(sh, msg.extra)
+            states = tuple(sh.state.array if s == sh.shard
+                           else np.zeros((1, sh.spec.state_slots, sh.spec.dim), sh.array.dtype)
                            for s in range(sh.spec.nshards))
             self._apply(sh, lambda: rule.apply(self._tuple(sh), states, sh.spec.rows, msg.keys,
                                                np.ascontiguousarray(msg.values), hp))
         else:
             raise RequestError(f"{msg.name} is not a request")
         return encode(Op.ACK, msg.table, msg.shard, msg.reqid)
+
+    @staticmethod
+    def _rule_of(sh: Shard, extra: bytes):
+        """The rule and hyper-parameters a PUSH_RULE names (JSON ``{"rule": name, "hyper": {...}}``)."""
+        try:
+            req = json.loads(extra.decode("utf-8"))
+            name, hyper = req["rule"], req.get("hyper", {})
+            if not isinstance(name, str) or not isinstance(hyper, dict):
+                raise TypeError("rule must be a string and hyper an object")
+            rule = get_rule(name)
+            base = dict(sh.spec.hyper) if name == sh.spec.rule else {}
+            hp = rule.hyper_array({**base, **hyper})
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError, ParasolError) as exc:
+            raise RequestError(f"bad PUSH_RULE rule: {exc}") from None
+        if sh.array.dtype.name not in rule.dtypes or rule.state_slots > sh.spec.state_slots:
+            raise RequestError(f"rule {rule.name!r} does not apply to table {sh.spec.name!r}")
+        return rule, hp
 
     def _sparse(self, msg: Message) -> list:
         sh = self._shard(msg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 
 import numpy as np
@@ -142,18 +143,23 @@ class Table:
 
         Hyper-parameters of the rule (``lr=...``) override the table's for this push.
         Nothing is written when a key is out of range or the deltas have the wrong shape.
+        In cluster mode, rows of remote shards go to their owners when the rule
+        keeps state (the state lives with the owner); other rules update this
+        node's cache, which the node agent sends on at the next clock.
         """
         keys = self._keys(keys)
         deltas = self._values(keys, deltas, "deltas")
+        name = rule or self.spec.rule
+        r = self._check_rule(name)
+        if r.state_slots and self.remote:
+            keys, deltas = self._forward(keys, deltas, name, hyper)  # before taking any lock
         if self.spec.exact:
             with self.locked():
                 self._push_unlocked(keys, deltas, rule, **hyper)
         else:
             self._push_unlocked(keys, deltas, rule, **hyper)
 
-    def _push_unlocked(self, keys: np.ndarray, deltas: np.ndarray, rule: str | None, **hyper) -> None:
-        """``push`` on checked keys and deltas, without taking the locks."""
-        name = rule or self.spec.rule
+    def _check_rule(self, name: str):
         r = self._rule if name == self.spec.rule else get_rule(name)
         if self.dtype.name not in r.dtypes:
             raise TableError(f"table {self.name!r}: rule {name!r} does not apply to {self.dtype} tables")
@@ -162,24 +168,32 @@ class Table:
                 f"table {self.name!r}: rule {name!r} needs {r.state_slots} state slot(s) per row; "
                 f"declare the table with rule={name!r}"
             )
-        if r.state_slots and self.remote:
-            keys, deltas = self._forward(keys, deltas, name)
+        return r
+
+    def _push_unlocked(self, keys: np.ndarray, deltas: np.ndarray, rule: str | None, **hyper) -> None:
+        """``push`` on checked keys and deltas of local (or cached) rows, without taking the locks."""
+        name = rule or self.spec.rule
+        r = self._check_rule(name)
         if name == "add":
             bad = scatter_add(self.shards, self.rows, keys, deltas)
         elif name == "assign":
             bad = scatter_assign(self.shards, self.rows, keys, deltas)
         else:
-            if r is self._rule:
-                hp = self._hp if not hyper else r.hyper_array({**dict(self.spec.hyper), **hyper})
-            else:
-                hp = r.hyper_array(hyper)
+            hp = self._hyper(r, hyper)
             bad = r.apply(self.shards, self.states, self.rows, keys, deltas, hp)
         if bad >= 0:
             self._bad_key(keys, bad)
 
-    def _forward(self, keys: np.ndarray, deltas: np.ndarray, rule: str):
+    def _hyper(self, r, hyper: dict) -> np.ndarray:
+        if r is self._rule:
+            return self._hp if not hyper else r.hyper_array({**dict(self.spec.hyper), **hyper})
+        return r.hyper_array(hyper)
+
+    def _forward(self, keys: np.ndarray, deltas: np.ndarray, rule: str, hyper: dict):
         """Send the rows of remote shards to their owners (a stateful rule runs where its state is);
         return the keys and deltas of the local rows."""
+        self._hyper(self._check_rule(rule), hyper)  # unknown hyper-parameters fail here, before sending
+        extra = json.dumps({"rule": rule, "hyper": {k: float(v) for k, v in hyper.items()}}).encode()
         bad = check_keys(keys, self.rows)
         if bad >= 0:
             self._bad_key(keys, bad)
@@ -190,7 +204,7 @@ class Table:
             sel = shard_of == s
             if sel.any():
                 self._link.request(s, Op.PUSH_RULE, table=self.spec.index, shard=s, keys=keys[sel],
-                                   values=deltas[sel], extra=rule.encode())
+                                   values=deltas[sel], extra=extra)
         keep = ~is_remote
         return np.ascontiguousarray(keys[keep]), np.ascontiguousarray(deltas[keep])
 
