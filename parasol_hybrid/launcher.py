@@ -22,13 +22,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -194,6 +197,14 @@ def mpich_files(pids: list[int]) -> set[str]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def _kill(pids: list[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -210,6 +221,10 @@ class _Job:
         self.deadline: float | None = None
         self.mpich_files: set[str] = set()
         self._next_scan = self._started = 0.0
+        self.ranks: dict[int, dict] = {}   # rank -> what it registered in PARASOL_JOB_DIR
+        self.first_death: tuple[dict, float] | None = None
+        self._pidfds: dict[int, dict] = {}
+        self._poll = select.poll()
 
     def _on_signal(self, signum, frame) -> None:
         if self.signum is not None:  # a second signal: no more grace
@@ -253,6 +268,51 @@ class _Job:
         """Note the MPICH files the job maps, to remove them if its ranks die without doing so."""
         self.mpich_files |= mpich_files(job_pids(self.job_id))
 
+    def _watch_ranks(self, timeout: float) -> None:
+        """Read the ranks' registrations, then wait up to ``timeout`` s for one of them to end.
+
+        Each registered rank's process is watched through a pidfd, so the rank
+        that ends first is seen as it ends, before mpiexec takes the others down.
+        """
+        folder = self.env.get("PARASOL_JOB_DIR")
+        if folder and self.first_death is None:
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(folder):
+                    if entry.name.startswith("rank-") and entry.name.endswith(".json"):
+                        rank = int(entry.name[5:-5])
+                        if rank not in self.ranks:
+                            with contextlib.suppress(OSError, ValueError):
+                                with open(entry.path) as fh:
+                                    info = json.load(fh)
+                                self.ranks[rank] = info
+                                with contextlib.suppress(OSError):
+                                    fd = os.pidfd_open(info["pid"])
+                                    self._pidfds[fd] = info
+                                    self._poll.register(fd, select.POLLIN)
+        if not self._pidfds or self.first_death is not None:
+            time.sleep(timeout)
+            return
+        ready = self._poll.poll(timeout * 1000)
+        if ready:
+            info = min((self._pidfds[fd] for fd, _ in ready), key=lambda i: i["rank"])
+            self.first_death = (info, time.monotonic())
+            self._close_pidfds()
+
+    def _close_pidfds(self) -> None:
+        for fd in self._pidfds:
+            with contextlib.suppress(OSError):
+                self._poll.unregister(fd)
+                os.close(fd)
+        self._pidfds.clear()
+
+    def describe_death(self) -> str | None:
+        """Which rank ended first, if one did while the job ran."""
+        if self.first_death is None:
+            return None
+        info, _ = self.first_death
+        return (f"rank {info['rank']} ({info['role']} {info['index']}) on host {info['host']} "
+                f"(pid {info['pid']}) ended first")
+
     def _exited(self) -> bool:
         try:
             return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -271,7 +331,8 @@ class _Job:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 _kill(job_pids(self.job_id), signal.SIGKILL)
                 killed = True
-            time.sleep(0.02)
+            self._watch_ranks(0.02)
+        self._close_pidfds()
 
     def _end_stragglers(self) -> bool:
         """Ranks still running after mpiexec: wait out the grace period if stopping, then SIGKILL.
@@ -366,15 +427,22 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         say(f"removed {len(stale)} segment(s) left by dead jobs: {' '.join(stale)}")
     job_id = segment.new_job_id()
+    job_dir = tempfile.mkdtemp(prefix=f"parasol-job-{job_id}-")
     env = dict(os.environ, PARASOL_JOB_ID=job_id, PARASOL_CONFIG=str(cfg.path),
-               PARASOL_LAUNCHER_PID=str(os.getpid()))
+               PARASOL_LAUNCHER_PID=str(os.getpid()), PARASOL_JOB_DIR=job_dir)
     say(f"job {job_id}: {shlex.join(run_argv)}")
+    job = _Job(run_argv, env, job_id, args.grace, say)
     try:
-        return _Job(run_argv, env, job_id, args.grace, say).run()
+        rc = job.run()
+        death = job.describe_death()
+        if rc != 0 and death is not None and job.signum is None:
+            print(f"{PROG}: job {job_id} failed (exit {rc}): {death}", file=sys.stderr, flush=True)
+        return rc
     except JobError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
         removed = segment.sweep(job_id)
         if removed:
             say(f"removed {len(removed)} segment(s) of job {job_id}: {' '.join(removed)}")

@@ -6,6 +6,7 @@ rare collectives only; nothing here waits by spinning.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -119,7 +120,20 @@ class Runtime:
         rt.sock = sock
         rt._auth = auth
         rt.watchdog = Watchdog(rt, dict(pids)).start()
+        rt._register()
         return rt
+
+    def _register(self) -> None:
+        """Tell the launcher (through ``$PARASOL_JOB_DIR``) who this process is, so it can name a dead rank."""
+        folder = os.environ.get("PARASOL_JOB_DIR")
+        if not folder or not os.path.isdir(folder):
+            return
+        info = {"rank": self.rank, "role": self.role, "index": self.index, "node": self.node,
+                "host": self.host, "pid": os.getpid()}
+        tmp = os.path.join(folder, f".rank-{self.rank}.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(info, fh)
+        os.replace(tmp, os.path.join(folder, f"rank-{self.rank}.json"))
 
     # ------------------------------------------------------------------
     @property
