@@ -247,6 +247,8 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
                 if sh is not None:
                     sh.unlink()
         self._specs.append(spec)
+        if rt.cluster:  # no worker may reach another node's shard before that node made it
+            barrier(rt.role_comm)
         return Table(spec, shards, remote=frozenset(remote), link=self._net)
 
     def _table(self, table) -> Table | SparseTable:

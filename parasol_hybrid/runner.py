@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import traceback
 
@@ -30,9 +31,10 @@ def _sigterm(signum, frame):  # pragma: no cover - exercised by launcher tests
 def run(alg_cls, argv: list[str] | None = None) -> None:
     """Run the algorithm class ``alg_cls`` on this rank: servers serve, workers ``solve()``.
 
-    Reads the config from ``--config`` or ``$PARASOL_CONFIG``. A config error
-    exits with status 2 on every rank; any other error on a rank prints which
-    rank failed and aborts the whole MPI job.
+    Reads the config from ``--config`` or ``$PARASOL_CONFIG``. An invalid
+    config exits with status 2 on every rank; a start-up error on some rank
+    (say, its interface) and any error later print which rank failed and
+    abort the whole MPI job.
     """
     from mpi4py import MPI
 
@@ -44,11 +46,15 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     config_path, rest = _parse(sys.argv[1:] if argv is None else argv)
     try:
         cfg = load_config(config_path, options=getattr(alg_cls, "options", {}))
-        rt = Runtime.start(cfg)
-    except ParasolError as exc:
+    except ParasolError as exc:  # the same on every rank: each exits, rank 0 says why
         if rank == 0:
             print(f"parasol: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
+    try:
+        rt = Runtime.start(cfg)
+    except ParasolError as exc:  # may be one rank's alone (its interface, its host): end the job
+        print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {exc}", file=sys.stderr, flush=True)
+        MPI.COMM_WORLD.Abort(2)
     signal.signal(signal.SIGTERM, _sigterm)
     alg = server = None
     try:

@@ -356,9 +356,6 @@ def test_netns_exec_runs_commands_only_in_namespaces(hosts):
         assert done.returncode == 255 and why in done.stderr, (host, done.returncode, done.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: only the server ranks check 'interface' (in "
-                   "Runtime.start → bind_address); they exit(2) with the message printed by rank 0 only "
-                   "(a worker), and the workers then wait forever in allgather_obj(world, endpoint)")
 def test_missing_interface_is_an_error_on_two_hosts(hosts, tmp_path):
     """Without 'interface' (nor PARASOL_INTERFACE) a job on several hosts must stop with a message naming it."""
     cfg = _wordcount_config(tmp_path)
@@ -373,9 +370,6 @@ def test_missing_interface_is_an_error_on_two_hosts(hosts, tmp_path):
     assert shm_leftovers(job_id) == []
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: paralg._declare waits only for the node's own workers "
-                   "(barrier(node_role_comm)) after its node's servers create their shards, so a worker can "
-                   "reach a remote server before that server's node has created the table ('unknown table')")
 def test_push_to_a_remote_owner_right_after_declaring(hosts, tmp_path):
     """A table is usable on every node as soon as sparse_table()/table() returns, even if another host is slower."""
     cfg = write_config(tmp_path / "race.json", nworker=2, nserver=2, output=str(tmp_path / "out"))

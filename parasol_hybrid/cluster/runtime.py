@@ -15,6 +15,7 @@ import zmq
 from mpi4py import MPI
 
 from ..config import Config
+from ..errors import ConfigError
 from ..staleness.clock import Clocks
 from ..tables.segment import check_job_id, new_job_id
 from ..transport.security import JobKeys, secure_server, start_authenticator
@@ -71,12 +72,14 @@ class Runtime:
         single_host = len(set(host_keys)) == 1
         if cfg.simulate_nodes > 1:
             if not single_host:
-                from ..errors import ConfigError
                 raise ConfigError("simulate_nodes splits one host into nodes; this job already runs on several hosts")
             node_keys = simulated_nodes(size, cfg.simulate_nodes)
         else:
             node_keys = host_keys
         layout = assign_roles(list(node_keys), cfg.nworker, cfg.nserver)
+        interface = os.environ.get(ENV_INTERFACE) or cfg.interface
+        if interface == "auto" and not single_host:  # every rank knows this: fail everywhere at once
+            bind_address(interface, single_host)
         is_server = layout.is_server[rank]
         role = "server" if is_server else "worker"
         node = layout.node_of[rank]
@@ -88,14 +91,18 @@ class Runtime:
         ctx = zmq.Context()
         sock = auth = endpoint = None
         if is_server:
-            address = bind_address(os.environ.get(ENV_INTERFACE) or cfg.interface, single_host)
+            address = bind_address(interface, single_host)
             auth = start_authenticator(ctx, keys)
             sock = secure_server(ctx.socket(zmq.ROUTER), keys)
             sock.linger = 0
             sock.rcvhwm = 1000          # bounded queues: a fast sender blocks, it cannot
             sock.sndhwm = 1000          # exhaust a server's memory
             sock.maxmsgsize = MAX_MESSAGE_BYTES
-            port = sock.bind_to_random_port(f"tcp://{address}")
+            try:
+                port = sock.bind_to_random_port(f"tcp://{address}")
+            except zmq.ZMQError as exc:
+                raise ConfigError(f"config key 'interface': cannot bind to {address} on host "
+                                  f"{socket.gethostname()}: {exc}") from None
             endpoint = f"tcp://{address}:{port}"
         eps = allgather_obj(world, endpoint)
         endpoints = [eps[r] for r in layout.servers]
