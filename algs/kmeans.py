@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kmeans_kernels import assign_and_sum, inertia_of, kmeans_plus_plus  # noqa: E402
+from kmeans_kernels import assign_and_sum, inertia_of, kmeans_plus_plus, min_sq_dist  # noqa: E402
 
 from parasol_hybrid import InputError, Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
@@ -86,6 +86,7 @@ class KMeans(paralg):
         def slot(s: int) -> np.ndarray:
             return np.arange((s % SLOTS) * k, (s % SLOTS) * k + k, dtype=np.int64)
 
+        self._warm_up(sums.pull(slot(0)), d)
         self.sync()
         start = time.perf_counter()
         if self.start_round == 0:
@@ -143,6 +144,17 @@ class KMeans(paralg):
             self.log(f"done: inertia {inertia:.6g}  iterations {iterations}  "
                      f"{'converged' if converged else 'not converged'}  {seconds:.2f} s")
         self.sync()
+
+    @staticmethod
+    def _warm_up(rows: np.ndarray, d: int) -> None:
+        """Load the kernels (numba start-up, ~1 s on a busy machine) before the clock starts."""
+        k = rows.shape[0]
+        indptr, indices, values = np.zeros(2, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        centres = np.zeros((k, d))
+        labels = np.full(1, -1, dtype=np.int64)
+        assign_and_sum(indptr, indices, values, np.ascontiguousarray(centres.T), np.zeros(k), labels, rows)
+        inertia_of(indptr, indices, values, centres, labels)
+        min_sq_dist(indptr, indices, values, centres[0], 0.0, np.zeros(1))
 
     def _mean_variance(self, indices, values, d: int, n_total: int) -> float:
         """The mean over features of the per-feature variance of the whole input (scikit-learn's tol scale)."""

@@ -1,17 +1,41 @@
-"""Logistic regression by mini-batch SGD with L2 regularisation, on the parameter server.
+"""Logistic regression on the parameter server: mini-batch SGD, FTRL-proximal, or full-batch L-BFGS.
 
 Input: libsvm lines ``label idx:val ...`` (labels 0/1 or -1/+1). Each worker
-reads its byte range of the input; per mini-batch it pulls the weights of the
-features the batch uses (and the bias), computes the gradient of the mean
-log-loss plus ``beta/2 * ||w||^2`` on those weights, and pushes it with the
-``sgd`` rule (learning rate ``alpha / (1 + decay * round)``).
+reads its byte range of the input. The model is ``P(y = 1) = sigmoid(w . x + b)``
+with an unregularised bias ``b``; ``method`` chooses how it is trained:
+
+- ``sgd`` (default): per mini-batch a worker pulls the weights of the
+  features the batch uses (and the bias), computes the gradient of the mean
+  log-loss plus ``beta/2 * ||w||^2`` on those weights, and pushes it with the
+  ``sgd`` rule (learning rate ``alpha / (1 + decay * round)``).
+- ``ftrl``: the same mini-batches, but the pushed gradient of the mean
+  log-loss goes through the ``ftrl`` update rule registered below
+  (FTRL-proximal, McMahan et al. 2013: per coordinate ``z`` and ``n`` state
+  next to the weight, learning rate ``alpha / (ftrl_beta + sqrt(n))``, L1
+  ``l1`` and L2 ``beta``; the bias gets no L1 or L2). Weights whose ``|z|`` is
+  at most ``l1`` are exactly 0.
+- ``lbfgs``: full batch. Per evaluation every worker computes the log-loss
+  and its gradient over its rows at the current point and push-adds them into
+  a gradient table; after ``sync()`` the master adds ``beta/2 * ||w||^2``,
+  takes the L-BFGS step (two-loop recursion, ``memory`` pairs, backtracking
+  Armijo line search) and assigns the next point to the weights table; after a
+  second ``sync()`` every worker evaluates there. It stops when
+  ``max |gradient| <= tol`` or after ``rounds`` iterations. The objective,
+  mean log-loss + ``beta/2 * ||w||^2``, is scikit-learn's
+  ``LogisticRegression(C=1 / (beta * n))`` divided by ``C * n`` (``n`` training
+  rows; scikit-learn does not penalise the intercept either), and ``tol``
+  is its L-BFGS ``tol`` on the same scale.
 
 Outputs in ``output``: ``weights.npy`` (``n_features + 1`` values, the bias
 last), ``weights.tsv`` (``feature<TAB>weight``, then ``bias``) and
 ``metrics.json`` with ``test_accuracy``, ``test_logloss`` (with
-``test_input``), ``train_logloss``, ``seconds``.
+``test_input``), ``train_logloss``, ``nonzeros`` (non-zero weights, bias
+not counted), ``seconds``; ``lbfgs`` adds ``objective``, ``gradient_max``,
+``iterations``, ``evaluations``, ``converged``.
 
     run_parasol --config algs/configs/lr.json python algs/lr.py
+    run_parasol --config algs/configs/lr_ftrl.json python algs/lr.py
+    run_parasol --config algs/configs/lr_lbfgs.json python algs/lr.py
 """
 
 from __future__ import annotations
@@ -21,8 +45,43 @@ import time
 import numpy as np
 from numba import njit
 
-from parasol_hybrid import Option, paralg, run
+from parasol_hybrid import Option, get_rule, paralg, rule_names, run, update_rule
 from parasol_hybrid import data as loaders
+
+
+def _may_register(name: str) -> bool:
+    """Whether registering rule ``name`` here may replace an existing one: only this file's own, when the
+    module is imported again (the launcher imports the entry script to read its options)."""
+    if name not in rule_names():
+        return False
+    fn = get_rule(name).fn
+    return getattr(fn, "py_func", fn).__code__.co_filename == __file__
+
+
+@update_rule("ftrl", hyper={"alpha": 0.1, "beta": 1.0, "l1": 0.0, "l2": 0.0}, state_slots=2,
+             replace=_may_register("ftrl"))
+def ftrl(param, state, delta, hp):
+    """FTRL-proximal, per coordinate; ``delta`` is the gradient, ``state[0]`` is z, ``state[1]`` is n.
+
+    ``n`` sums the squared gradients, ``z`` the gradients minus ``sigma * w``
+    (``sigma`` the growth of the inverse learning rate); the weight is then
+    the closed-form minimiser: 0 when ``|z| <= l1``, else
+    ``-(z - sign(z) l1) / ((beta + sqrt(n)) / alpha + l2)``.
+    """
+    alpha, beta, l1, l2 = hp[0], hp[1], hp[2], hp[3]
+    for j in range(param.shape[0]):
+        g = delta[j]
+        n_old = state[1, j]
+        n_new = n_old + g * g
+        sigma = (np.sqrt(n_new) - np.sqrt(n_old)) / alpha
+        z = state[0, j] + g - sigma * param[j]
+        state[0, j] = z
+        state[1, j] = n_new
+        if abs(z) <= l1:
+            param[j] = 0.0
+        else:
+            shrunk = z - l1 if z > 0 else z + l1
+            param[j] = -shrunk / ((beta + np.sqrt(n_new)) / alpha + l2)
 
 
 @njit(cache=True, nogil=True)
@@ -76,14 +135,97 @@ def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
+def lbfgs(x0: np.ndarray, memory: int, tol: float, max_iter: int):
+    """L-BFGS as a generator: it yields each point to evaluate and is sent back ``(f, g)`` there.
+
+    Two-loop recursion over the last ``memory`` pairs (initial scaling
+    ``s.y / y.y``), backtracking line search with the Armijo condition (step 1,
+    then halved or interpolated). Stops when ``max |g| <= tol`` (converged),
+    when the objective stops moving (relative change under 64 machine
+    epsilons, as SciPy's default ``ftol``) or after ``max_iter`` iterations;
+    the generator's return value is ``(x, f, g, iterations, converged)``.
+    """
+    x = np.array(x0, dtype=np.float64)
+    f, g = yield x
+    S: list[np.ndarray] = []
+    Y: list[np.ndarray] = []
+    eps = np.finfo(np.float64).eps
+    for it in range(max_iter):
+        if np.max(np.abs(g)) <= tol:
+            return x, f, g, it, True
+        p = -_two_loop(g, S, Y)
+        slope = float(g @ p)
+        if slope >= 0:  # not a descent direction: forget the curvature pairs
+            S.clear()
+            Y.clear()
+            p = -g
+            slope = -float(g @ g)
+        step = 1.0 if S else min(1.0, 1.0 / float(np.sqrt(g @ g)))
+        while True:
+            x_new = x + step * p
+            f_new, g_new = yield x_new
+            if f_new <= f + 1e-4 * step * slope:
+                break
+            # minimiser of the quadratic through f, slope and f_new, kept within [0.1, 0.5] * step
+            curv = f_new - f - slope * step
+            trial = -slope * step * step / (2.0 * curv) if curv > 0 else 0.5 * step
+            step = min(max(trial, 0.1 * step), 0.5 * step)
+            if step < 1e-20:
+                return x, f, g, it, False
+        s, y = x_new - x, g_new - g
+        if float(s @ y) > 1e-12 * float(np.sqrt((s @ s) * (y @ y))):
+            S.append(s)
+            Y.append(y)
+            if len(S) > memory:
+                S.pop(0)
+                Y.pop(0)
+        moved = f - f_new
+        x, f, g = x_new, f_new, g_new
+        if moved <= 64 * eps * max(abs(f), 1.0):
+            return x, f, g, it + 1, bool(np.max(np.abs(g)) <= tol)
+    return x, f, g, max_iter, bool(np.max(np.abs(g)) <= tol)
+
+
+def _two_loop(g: np.ndarray, S: list, Y: list) -> np.ndarray:
+    """The L-BFGS approximation of (Hessian)^-1 g from the pairs (s, y), oldest first."""
+    q = g.copy()
+    rho = [1.0 / float(y @ s) for s, y in zip(S, Y)]
+    a = [0.0] * len(S)
+    for k in range(len(S) - 1, -1, -1):
+        a[k] = rho[k] * float(S[k] @ q)
+        q -= a[k] * Y[k]
+    if S:
+        q *= float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1])
+    for k in range(len(S)):
+        b = rho[k] * float(Y[k] @ q)
+        q += (a[k] - b) * S[k]
+    return q
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
 class LR(paralg):
     """Binary logistic regression; weights (and the bias) in one table."""
 
     options = {
-        "alpha": Option(float, 0.1, "learning rate", check=lambda v: None if v > 0 else "must be positive"),
-        "beta": Option(float, 0.001, "L2 regularisation", check=lambda v: None if v >= 0 else "must be >= 0"),
-        "batch": Option(int, 16, "mini-batch size", check=lambda v: None if v > 0 else "must be positive"),
-        "decay": Option(float, 0.1, "learning-rate decay per round", check=lambda v: None if v >= 0 else "must be >= 0"),
+        "method": Option(str, "sgd", "sgd (mini-batch SGD), ftrl (FTRL-proximal) or lbfgs (full-batch L-BFGS)",
+                         choices=("sgd", "ftrl", "lbfgs")),
+        "alpha": Option(float, 0.1, "learning rate (sgd; ftrl: alpha of alpha / (ftrl_beta + sqrt(n)))",
+                        check=_positive),
+        "beta": Option(float, 0.001, "L2 regularisation", check=_non_negative),
+        "batch": Option(int, 16, "mini-batch size (sgd, ftrl)", check=_positive),
+        "decay": Option(float, 0.1, "learning-rate decay per round (sgd)", check=_non_negative),
+        "l1": Option(float, 0.0, "L1 regularisation (ftrl)", check=_non_negative),
+        "ftrl_beta": Option(float, 1.0, "ftrl: beta of the per-coordinate learning rate "
+                                        "alpha / (ftrl_beta + sqrt(n)) (not the L2 'beta')", check=_non_negative),
+        "tol": Option(float, 1e-6, "lbfgs: stop when max |gradient| <= tol", check=_positive),
+        "memory": Option(int, 10, "lbfgs: number of curvature pairs kept", check=_positive),
     }
 
     def solve(self) -> None:
@@ -92,36 +234,30 @@ class LR(paralg):
         nf = self.allreduce(int(rows.n_features), op="max")
         bad = self.allreduce(int(rows.bad_lines))
         n_total = self.allreduce(len(rows.labels))
-        w_table = self.table("w", (nf + 1, 1), "float64", rule="sgd", hyper={"lr": cfg.alpha})
-        bias_key = nf
-        n = len(rows.labels)
+        if cfg.method == "ftrl":
+            w_table = self.table("w", (nf + 1, 1), "float64", rule="ftrl",
+                                 hyper={"alpha": cfg.alpha, "beta": cfg.ftrl_beta, "l1": cfg.l1, "l2": cfg.beta})
+        elif cfg.method == "lbfgs":
+            w_table = self.table("w", (nf + 1, 1), "float64", rule="assign")
+            g_table = self.table("lbfgs_grad", (nf + 2, 1), "float64", exact=True)  # gradient, then the loss
+            control = self.table("lbfgs_control", (1, 1), "float64", rule="assign")  # 1: stop
+        else:
+            w_table = self.table("w", (nf + 1, 1), "float64", rule="sgd", hyper={"lr": cfg.alpha})
         start = time.perf_counter()
-        train_loss = 0.0
-        for rnd in range(self.start_round, cfg.rounds):
-            lr = cfg.alpha / (1.0 + cfg.decay * rnd)
-            order = np.random.default_rng([cfg.seed, self.worker_id, rnd]).permutation(n)
-            shuffled = _take_rows(rows, order)
-            train_loss = 0.0
-            for lo in range(0, n, cfg.batch):
-                hi = min(lo + cfg.batch, n)
-                feats = shuffled.indices[shuffled.indptr[lo]:shuffled.indptr[hi]]
-                keys, local_idx = np.unique(feats, return_inverse=True)
-                keys = np.append(keys, bias_key).astype(np.int64)
-                w = self.pull(w_table, keys)[:, 0]
-                grad = np.empty_like(w)
-                train_loss += batch_gradient(w, local_idx.astype(np.int64), shuffled.data, shuffled.indptr,
-                                             shuffled.labels, lo, hi, cfg.beta, len(keys) - 1, grad)
-                self.push(w_table, keys, grad.reshape(-1, 1), lr=lr)
-            self.clock()
-            total_loss = train_loss
-            if self.is_master and (rnd + 1) % cfg.log_every == 0:
-                self.progress(rnd + 1, cfg.rounds, train_logloss=total_loss / max(n, 1), lr=lr)
+        if cfg.method == "lbfgs":
+            extra = self._lbfgs(rows, w_table, g_table, control, nf, n_total)
+        else:
+            self._minibatch(rows, w_table, nf)
+            extra = {}
         self.sync()
         seconds = self.allreduce(time.perf_counter() - start, op="max")
         weights = self.pull_all(w_table)[:, 0]
+        n = len(rows.labels)
         train_logloss = self.allreduce(log_loss(rows.labels, predict_proba(weights, rows)) * n) / max(n_total, 1)
         metrics = {"train_logloss": train_logloss, "seconds": seconds, "n_features": nf, "train_rows": n_total,
-                   "bad_lines": bad, "rounds": cfg.rounds, "cross_node_bytes": self.cross_node_bytes()}
+                   "bad_lines": bad, "rounds": cfg.rounds, "method": cfg.method,
+                   "nonzeros": int(np.count_nonzero(weights[:nf])), **extra,
+                   "cross_node_bytes": self.cross_node_bytes()}
         if self.is_master:
             if cfg.test_input:
                 test = loaders.parse_libsvm(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
@@ -137,6 +273,90 @@ class LR(paralg):
             self.log("done: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
         self.sync()
 
+    def _minibatch(self, rows: loaders.LibSVM, w_table, nf: int) -> None:
+        """SGD or FTRL: per mini-batch pull the batch's weights, push the gradient through the table's rule."""
+        cfg = self.cfg
+        ftrl_rule = cfg.method == "ftrl"
+        beta = 0.0 if ftrl_rule else cfg.beta  # FTRL applies its L2 in the rule
+        bias_key = nf
+        n = len(rows.labels)
+        for rnd in range(self.start_round, cfg.rounds):
+            lr = cfg.alpha / (1.0 + cfg.decay * rnd)
+            order = np.random.default_rng([cfg.seed, self.worker_id, rnd]).permutation(n)
+            shuffled = _take_rows(rows, order)
+            train_loss = 0.0
+            for lo in range(0, n, cfg.batch):
+                hi = min(lo + cfg.batch, n)
+                feats = shuffled.indices[shuffled.indptr[lo]:shuffled.indptr[hi]]
+                keys, local_idx = np.unique(feats, return_inverse=True)
+                keys = np.append(keys, bias_key).astype(np.int64)
+                w = self.pull(w_table, keys)[:, 0]
+                grad = np.empty_like(w)
+                train_loss += batch_gradient(w, local_idx.astype(np.int64), shuffled.data, shuffled.indptr,
+                                             shuffled.labels, lo, hi, beta, len(keys) - 1, grad)
+                if ftrl_rule:  # the bias: no L1, no L2
+                    self.push(w_table, keys[:-1], grad[:-1].reshape(-1, 1))
+                    self.push(w_table, keys[-1:], grad[-1:].reshape(-1, 1), l1=0.0, l2=0.0)
+                else:
+                    self.push(w_table, keys, grad.reshape(-1, 1), lr=lr)
+            self.clock()
+            if self.is_master and (rnd + 1) % cfg.log_every == 0:
+                figures = {"train_logloss": train_loss / max(n, 1)}
+                if not ftrl_rule:
+                    figures["lr"] = lr
+                self.progress(rnd + 1, cfg.rounds, **figures)
+
+    def _lbfgs(self, rows: loaders.LibSVM, w_table, g_table, control, nf: int, n_total: int) -> dict:
+        """Full-batch L-BFGS: the workers sum loss and gradient in ``g_table``, the master steps and assigns
+        the next point to ``w_table`` (and 1 to ``control`` when done); see the module doc."""
+        cfg = self.cfg
+        dim = nf + 1
+        all_keys = np.arange(dim, dtype=np.int64)
+        g_keys = np.arange(dim + 1, dtype=np.int64)
+        zeros = np.zeros((dim + 1, 1))
+        n = len(rows.labels)
+        part = np.empty(dim + 1)
+        steps = lbfgs(np.zeros(dim), cfg.memory, cfg.tol, cfg.rounds) if self.is_master else None
+        if steps is not None:
+            self._master_point = next(steps)  # 0, the table's initial value
+        evaluations = 0
+        result = None
+        reg = np.ones(dim)
+        reg[nf] = 0.0  # the bias is not regularised
+        while True:
+            w = self.pull(w_table, all_keys)[:, 0]
+            grad = part[:dim]
+            loss = batch_gradient(w, rows.indices, rows.data, rows.indptr, rows.labels, 0, n, 0.0, nf, grad)
+            grad *= n / max(n_total, 1)  # batch_gradient averages over this worker's rows: make it a share
+            part[dim] = loss / max(n_total, 1)
+            self.push(g_table, g_keys, part.reshape(-1, 1))
+            self.sync()
+            evaluations += 1
+            if self.is_master:
+                total = self.pull(g_table, g_keys)[:, 0]
+                self.push(g_table, g_keys, zeros, rule="assign")
+                x = self._master_point
+                f = float(total[dim]) + 0.5 * cfg.beta * float((reg * x) @ x)
+                g = total[:dim] + cfg.beta * reg * x
+                try:
+                    x_next = steps.send((f, g))
+                except StopIteration as done:
+                    result = done.value
+                    x_next = result[0]
+                    self.push(control, [0], [[1.0]])
+                self._master_point = x_next
+                self.push(w_table, all_keys, x_next.reshape(-1, 1))
+                if result is None and (evaluations % cfg.log_every == 0):
+                    self.progress(evaluations, cfg.rounds, objective=f, gradient_max=float(np.max(np.abs(g))))
+            self.sync()
+            if self.pull(control, [0])[0, 0] != 0:
+                break
+        extra = {"evaluations": evaluations}
+        if self.is_master:
+            x, f, g, iterations, converged = result
+            extra.update(objective=float(f), gradient_max=float(np.max(np.abs(g))), iterations=int(iterations),
+                         converged=bool(converged))
+        return extra
 
 def _take_rows(rows: loaders.LibSVM, order: np.ndarray) -> loaders.LibSVM:
     """The rows of a CSR set in ``order``."""

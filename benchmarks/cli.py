@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -35,17 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of the table")
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke test)")
     p.add_argument("--repeats", type=int, default=None, help="override the number of interleaved repeats")
+    p.add_argument("--quiet-wait", type=float, default=None, metavar="SECONDS",
+                   help="before each sample, wait up to this long for other processes to leave the cores "
+                        "alone (default: 3 for pushpull, 20 for mf, 0 with --quick)")
     p.add_argument("--direct", action="store_true",
                    help="start jobs with the venv's mpiexec instead of the launcher (python -m parasol_hybrid)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, data)")
     return p
 
 
-def _meta(args, names: list[str]) -> dict:
+def _meta(args, names: list[str], argv: list[str]) -> dict:
     import numba
     import numpy
 
-    return {"benchmarks": names, "quick": args.quick, "repeats_override": args.repeats,
+    return {"benchmarks": names, "command": shlex.join(["scripts/bench", *argv]), "quick": args.quick, "repeats_override": args.repeats,
             "launcher": "mpiexec" if args.direct else "python -m parasol_hybrid",
             "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
             "numba": numba.__version__, "host": platform.node(),
@@ -69,8 +73,8 @@ def format_table(report: dict) -> str:
                          for c, (v, w) in enumerate(zip(r, widths))).rstrip()
 
     meta = report["meta"]
-    lines = [f"parasol_hybrid bench ({'quick' if meta['quick'] else 'full'}; {meta['cpus']} cpus; "
-             f"{meta['statistic']}; {meta['date']})", line(HEADER), line(["-" * w for w in widths])]
+    lines = [f"parasol_hybrid bench: {meta['command']}  ({meta['cpus']} cpus, {meta['date']})",
+             line(HEADER), line(["-" * w for w in widths])]
     lines += [line(r) for r in body]
     lines.append(textwrap.fill(
         f"ratio: median over the quiet repeats of the per-repeat ratio (all repeats if none was quiet). "
@@ -87,6 +91,7 @@ def format_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
@@ -94,14 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error(f"unknown benchmark(s) {unknown} (known: {list(BENCHMARKS)})")
     if args.repeats is not None and args.repeats < 1:
         _parser().error(f"--repeats must be at least 1, got {args.repeats}")
-    report: dict = {"meta": _meta(args, names)}
+    if args.quiet_wait is not None and args.quiet_wait < 0:
+        _parser().error(f"--quiet-wait must be at least 0, got {args.quiet_wait:g}")
+    report: dict = {"meta": _meta(args, names, argv)}
     workdir = Path(tempfile.mkdtemp(prefix="parasol-bench-"))
     ok = True
     try:
         for name in names:
             t0 = time.perf_counter()
             try:
-                report[name] = BENCHMARKS[name].run(workdir, args.quick, args.repeats, args.direct)
+                report[name] = BENCHMARKS[name].run(workdir, args.quick, args.repeats, args.direct,
+                                                    quiet_wait=args.quiet_wait)
             except BenchError as exc:
                 ok = False
                 report.setdefault("errors", []).append(f"{name}: {exc}")

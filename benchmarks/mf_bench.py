@@ -89,11 +89,13 @@ def loop_train(train, test, n_users: int, n_items: int, rounds: int, hyper: dict
     return {"ratings_per_second": len(r) * rounds / seconds, "seconds": seconds, "test_rmse": rmse}
 
 
-def run(workdir: Path, quick: bool, repeats: int | None, direct: bool) -> dict:
+def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wait: float | None = None) -> dict:
     """Run the benchmark; returns ``{"params": ..., "figures": {name: figure}, ...}``."""
     params = dict(QUICK if quick else FULL)
     if repeats:
         params["repeats"] = repeats
+    if quiet_wait is not None:
+        params["quiet_wait"] = quiet_wait
     hyper = dict(HYPER)
     t0 = time.perf_counter()
     data = ratings_data.synthetic(params["users"], params["items"], params["ratings"], seed=hyper["seed"])
@@ -151,7 +153,9 @@ def run(workdir: Path, quick: bool, repeats: int | None, direct: bool) -> dict:
 def rows(result: dict) -> list[list[str]]:
     """Table rows: figure, job, loop, ratio, goal, verdict, load of other processes."""
     out = []
-    for name, fig in result["figures"].items():
+    figures = result["figures"]
+    for name in sorted(figures, key=lambda n: (n.split("_")[0] != "speed", n)):  # speeds first
+        fig = figures[name]
         kind, w = name.split("_")
         if kind == "speed":
             load = f"{median(fig['others_cores']):.2f} ({fig['quiet_repeats']}/{fig['repeats']})"

@@ -6,19 +6,22 @@ Run by ``scripts/bench pushpull`` as a real job (1 worker, 1 server)::
 
 The worker declares a ``rows × dim`` float32 table (rule ``add``) and, in the
 same process, a plain numpy array of the same shape (page-aligned, as the
-table's shared segments are). It then times, in
+table's shared segments are). numpy advises the kernel to back large arrays
+with transparent huge pages, which /dev/shm segments do not get here, so a
+second plain array in 4 KiB pages (``limit_4k``) shows how much of the gap is
+page size rather than the API's code. It then times, in
 alternation, ``batches`` calls of
 
 * API:   ``self.pull(t, keys, out=buf)`` / ``self.push(t, keys, deltas)``
 * limit: ``kernels.gather((plain,), rows, keys, buf)`` /
-  ``kernels.scatter_add((plain,), rows, keys, deltas)``
+  ``kernels.scatter_add((plain,), rows, keys, deltas)`` (and the same on ``limit_4k``)
 
 for every key order in ``orders`` (``unsorted``: each batch as drawn,
 ``sorted``: each batch sorted). Each batch is the next of a pool of ``pool``
 batches of ``batch`` random keys (drawn with replacement) made before timing.
-One sample of a side is ``chunks`` runs of batches alternating with the other
-side's runs (so both see the same background load); there are ``repeats``
-samples. Then the same with 1-key batches, which shows the API's fixed cost
+One sample of a side is ``chunks`` runs of batches taking turns with the
+other sides' runs (so all see the same background load); there are
+``repeats`` samples. Then the same with 1-key batches, which shows the API's fixed cost
 per call. Before timing, both sides touch every row once (pull and push of all
 rows), so the page faults of a first touch are not timed.
 
@@ -27,6 +30,7 @@ Writes ``<output>/pushpull.json``: batches/s samples per (op, order, side).
 
 from __future__ import annotations
 
+import mmap
 import sys
 import time
 from pathlib import Path
@@ -40,10 +44,11 @@ from parasol_hybrid import Option, paralg, run
 from parasol_hybrid.tables.kernels import gather, scatter_add
 
 ORDERS = ("unsorted", "sorted")
+SIDES = ("api", "limit", "limit_4k")
 
 
 def aligned_empty(shape, dtype, align: int = 4096) -> np.ndarray:
-    """An uninitialised C array starting on an ``align``-byte boundary, like a shared segment.
+    """``np.empty`` (so numpy's usual huge-page advice applies), but starting on an ``align``-byte boundary.
 
     (``np.empty`` of a large array starts 16 bytes into a page, so 128-byte
     rows would straddle cache lines and make the limit slower than it is.)
@@ -53,6 +58,27 @@ def aligned_empty(shape, dtype, align: int = 4096) -> np.ndarray:
     raw = np.empty(nbytes + align, dtype=np.uint8)
     start = -raw.ctypes.data % align
     return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def small_page_empty(shape, dtype) -> np.ndarray:
+    """A page-aligned private array that may not use transparent huge pages (4 KiB pages, like /dev/shm)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        mm.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(mm, dtype=dtype).reshape(shape)
+
+
+def anon_huge_kib() -> int:
+    """This process's anonymous memory in transparent huge pages (KiB), from /proc/self/smaps_rollup."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
 
 
 def _positive(v):
@@ -90,18 +116,23 @@ class PushPull(paralg):
             raise RuntimeError(f"pushpull_job needs exactly 1 worker, got nworker={self.nworker}")
         rows, dim, batch = cfg.rows, cfg.dim, cfg.batch
         t = self.table("bench", (rows, dim), "float32", "zeros", rule="add")
+        huge_before = anon_huge_kib()
         plain = aligned_empty((rows, dim), np.float32)
         plain[...] = 0.0  # first touch here, not while timing
+        huge_kib = anon_huge_kib() - huge_before
         limit = (plain,)
+        small = small_page_empty((rows, dim), np.float32)
+        small[...] = 0.0
+        limit4k = (small,)
 
         rng = np.random.default_rng(cfg.seed)
         pools = {"unsorted": rng.integers(0, rows, size=(cfg.pool, batch), dtype=np.int64)}
         pools["sorted"] = np.sort(pools["unsorted"], axis=1)
         deltas = (rng.standard_normal((batch, dim)) * 1e-3).astype(np.float32)
         buf = np.empty((batch, dim), dtype=np.float32)
-        self._touch(t, limit, rows, batch, dim)
+        self._touch(t, (limit, limit4k), rows, batch, dim)
 
-        # both sides go through a closure like these, so only the API's own cost differs
+        # every side goes through a closure like these, so only the API's own cost differs
         def api_pull(keys):
             self.pull(t, keys, out=buf)
 
@@ -113,6 +144,12 @@ class PushPull(paralg):
 
         def lim_push(keys):
             scatter_add(limit, rows, keys, deltas)
+
+        def lim4k_pull(keys):
+            gather(limit4k, rows, keys, buf)
+
+        def lim4k_push(keys):
+            scatter_add(limit4k, rows, keys, deltas)
 
         buf1, deltas1 = buf[:1], deltas[:1]
 
@@ -131,34 +168,37 @@ class PushPull(paralg):
         results = {}
         for order in cfg.orders:
             pool = pools[order]
-            for op, api, lim in (("pull", api_pull, lim_pull), ("push", api_push, lim_push)):
-                chunk = self._calibrate(lim, pool, cfg.sample_seconds / cfg.chunks)
-                results[f"{op}_{order}"] = self._samples(f"{op} {order}", api, lim, pool, chunk)
+            for op, sides in (("pull", (api_pull, lim_pull, lim4k_pull)), ("push", (api_push, lim_push, lim4k_push))):
+                chunk = self._calibrate(sides[1], pool, cfg.sample_seconds / cfg.chunks)
+                results[f"{op}_{order}"] = self._samples(f"{op} {order}", sides, pool, chunk)
         one = pools["unsorted"][:, :1].copy()
-        one_key = {op: self._samples(f"{op} 1-key", api, lim, one, 2000)
-                   for op, api, lim in (("pull", api_pull1, lim_pull1), ("push", api_push1, lim_push1))}
+        one_key = {op: self._samples(f"{op} 1-key", sides, one, 2000)
+                   for op, sides in (("pull", (api_pull1, lim_pull1)), ("push", (api_push1, lim_push1)))}
         self.write_json("pushpull.json", {
             "rows": rows, "dim": dim, "batch": batch, "pool": cfg.pool, "repeats": cfg.repeats,
             "chunks": cfg.chunks, "nshards": t.nshards, "results": results, "one_key": one_key,
+            "limit_huge_pages_kib": huge_kib,
         })
 
-    def _samples(self, label: str, api, lim, pool, chunk: int) -> dict:
-        """``repeats`` paired samples of ``api`` and ``lim``, with the load of other processes during each."""
+    def _samples(self, label: str, sides, pool, chunk: int) -> dict:
+        """``repeats`` samples of every side (api, limit[, limit_4k]) timed together, and the others' load."""
         cfg = self.cfg
-        res = {"api": [], "limit": [], "others": [], "batches_per_sample": chunk * cfg.chunks}
+        names = SIDES[:len(sides)]
+        res = {**{n: [] for n in names}, "others": [], "batches_per_sample": chunk * cfg.chunks}
         for r in range(cfg.repeats):
             wait_quiet(cfg.quiet_wait)
             with CpuMeter() as meter:
-                a, b = self._paired(api, lim, pool, chunk, cfg.chunks)
-            res["api"].append(a)
-            res["limit"].append(b)
+                rates = self._together(sides, pool, chunk, cfg.chunks)
+            for n, rate in zip(names, rates):
+                res[n].append(rate)
             res["others"].append(round(meter.others + meter.steal, 3))
-            print(f"{label} repeat {r + 1}/{cfg.repeats}: api {a:,.0f}/s  limit {b:,.0f}/s  "
-                  f"others {res['others'][-1]:.2f} cores", file=sys.stderr, flush=True)
+            print(f"{label} repeat {r + 1}/{cfg.repeats}: "
+                  + "  ".join(f"{n} {x:,.0f}/s" for n, x in zip(names, rates))
+                  + f"  others {res['others'][-1]:.2f} cores", file=sys.stderr, flush=True)
         return res
 
-    def _touch(self, t, limit, rows, batch, dim) -> None:
-        """Pull and push (zeros) every row once on both sides: compiles the kernels, maps every page."""
+    def _touch(self, t, limits, rows, batch, dim) -> None:
+        """Pull and push (zeros) every row once on every side: compiles the kernels, maps every page."""
         zeros = np.zeros((batch, dim), dtype=np.float32)
         out = np.empty((batch, dim), dtype=np.float32)
         for start in range(0, rows, batch):
@@ -166,8 +206,9 @@ class PushPull(paralg):
             n = len(keys)
             self.pull(t, keys, out=out[:n])
             self.push(t, keys, zeros[:n])
-            gather(limit, rows, keys, out[:n])
-            scatter_add(limit, rows, keys, zeros[:n])
+            for limit in limits:
+                gather(limit, rows, keys, out[:n])
+                scatter_add(limit, rows, keys, zeros[:n])
 
     @staticmethod
     def _elapsed(fn, pool, n: int) -> float:
@@ -179,15 +220,17 @@ class PushPull(paralg):
         return time.perf_counter() - t0
 
     @classmethod
-    def _paired(cls, api, lim, pool, chunk: int, chunks: int) -> tuple[float, float]:
-        """Batches/s of ``api`` and ``lim``, timed in ``chunks`` alternating runs of ``chunk`` batches.
+    def _together(cls, sides, pool, chunk: int, chunks: int) -> list[float]:
+        """Batches/s of each side, timed in ``chunks`` rounds of ``chunk`` batches per side, in turn.
 
-        Alternating in short runs makes both sides see the same background load."""
-        spent = [0.0, 0.0]
+        Taking turns in short runs makes every side see the same background
+        load; the order is reversed every other round."""
+        spent = [0.0] * len(sides)
+        order = list(range(len(sides)))
         for c in range(chunks):
-            for side in ((0, 1) if c % 2 == 0 else (1, 0)):
-                spent[side] += cls._elapsed((api, lim)[side], pool, chunk)
-        return chunk * chunks / spent[0], chunk * chunks / spent[1]
+            for s in (order if c % 2 == 0 else order[::-1]):
+                spent[s] += cls._elapsed(sides[s], pool, chunk)
+        return [chunk * chunks / t for t in spent]
 
     @classmethod
     def _calibrate(cls, fn, pool, seconds: float) -> int:

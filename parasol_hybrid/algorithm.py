@@ -329,12 +329,19 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     def sync(self) -> None:
         """Barrier over all workers (sleeps while it waits).
 
-        In cluster mode it is also a clock with staleness 0: every node's
-        updates are sent and every cache is refreshed before it returns.
+        Workers may have made different numbers of ``clock()`` calls (ASP, or
+        loops that stop on time): ``sync`` first brings every clock to the
+        highest one. In cluster mode it is then also a clock with staleness 0:
+        every node's updates are sent and every cache is refreshed before it returns.
         """
-        if self._rt.cluster:
+        rt = self._rt
+        top = int(self.allreduce(self._clocks.clock, op="max"))
+        if self._clocks.clock < top:
+            self._clocks.clocks[self.worker_id] = top
+            self._clocks.wake_all()
+        if rt.cluster:
             self._clocks.tick(staleness=0)
-        barrier(self._rt.role_comm)
+        barrier(rt.role_comm)
 
     def allreduce(self, value, op: str = "sum"):
         """Sum (or ``max``, ``min``, ``prod``) a number or array over the workers."""

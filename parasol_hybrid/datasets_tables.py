@@ -63,7 +63,7 @@ def lee_split(out_dir: Path, test_fraction: float = 0.2, seed: int = 0) -> tuple
 
 
 def prepare_tables(out: Path, seed: int = 0) -> dict[str, Path]:
-    """What :func:`parasol_hybrid.datasets.prepare` should add: ``digits/digits.svm``, ``lee_split/{train,test}.txt``."""
+    """The files for k-means and LDA under ``out``: ``digits/digits.svm``, ``lee_split/{train,test}.txt``."""
     out = Path(out)
     made = {"digits/digits.svm": digits_libsvm(out / "digits")}
     made["lee_split/train.txt"], made["lee_split/test.txt"] = lee_split(out / "lee_split", seed=seed)

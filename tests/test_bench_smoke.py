@@ -36,12 +36,18 @@ def test_bench_quick_pushpull_json():
     assert result["params"]["rows"] > 0 and result["params"]["repeats"] >= 1
     assert set(result["figures"]) == set(FIGURES)
     for name, fig in result["figures"].items():
-        for key in ("api", "limit", "ratio"):
+        for key in ("api", "limit", "ratio", "ratio_all_repeats"):
             assert _positive(fig[key]), (name, key, fig[key])
+        assert 0 <= fig["quiet_repeats"] <= fig["repeats"] == result["params"]["repeats"]
+        assert len(fig["others_cores"]) == fig["repeats"]
         assert fig["unit"] == "batches/s"
         assert len(fig["api_samples"]) == len(fig["limit_samples"]) == result["params"]["repeats"]
         assert all(_positive(x) for x in fig["api_samples"] + fig["limit_samples"]), name
         assert isinstance(fig["met"], bool)
+    assert set(result["vs_small_pages"]) == set(FIGURES)
+    for name, fig in result["vs_small_pages"].items():
+        assert _positive(fig["api"]) and _positive(fig["limit"]) and _positive(fig["ratio"]), name
     for op in ("pull", "push"):
         calls = result["one_key_calls"][op]
-        assert _positive(calls["api_calls_per_s"]) and _positive(calls["limit_calls_per_s"]), op
+        assert _positive(calls["api"]) and _positive(calls["limit"]), op
+        assert math.isfinite(calls["api_extra_us_per_call"]), op

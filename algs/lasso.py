@@ -1,0 +1,387 @@
+"""Lasso regression by accelerated proximal gradient (FISTA) on the parameter server.
+
+Minimises scikit-learn's ``Lasso`` objective::
+
+    (1 / (2 n)) * ||y - X w - b||^2 + alpha * ||w||_1
+
+over the weights ``w`` and, with ``fit_intercept`` (the default, as in
+scikit-learn), an unpenalised intercept ``b``. The intercept is fitted as
+scikit-learn does: the problem is solved on centred data (``X - mean(X)``,
+``y - mean(y)``, the means over all rows), and ``b = mean(y) - mean(X) . w``.
+The centring is implicit, so sparse rows stay sparse.
+
+Input: lines ``target idx:val idx:val ...`` with a real-valued target
+(scikit-learn's ``dump_svmlight_file`` format; features from index 0, missing
+ones are 0), split across workers by byte range. ``test_input`` (same
+format) is scored at the end.
+
+Each round, every worker computes ``X_k^T r_k`` (centred) and two scalars of
+the residual ``r_k`` over its own rows at the current extrapolated point and
+push-adds them into a gradient table; after ``sync()`` every worker reads the
+sum and takes the same proximal step (soft-thresholding) with momentum,
+with step ``1/L``, ``L`` the largest eigenvalue of ``X^T X / n`` (centred)
+found by power iteration through the same table. The round's sums also give
+the duality gap of the point, scikit-learn's stopping rule: the job stops when
+the gap is at most ``tol * ||y - mean(y)||^2`` (scikit-learn's ``tol`` means
+the same), or after ``rounds`` rounds.
+
+Outputs in ``output``: ``weights.tsv`` (``feature<TAB>weight`` for every
+feature, then ``intercept<TAB>b``), ``weights.npy`` (the same numbers, the
+intercept last) and ``metrics.json`` with ``objective``, ``nonzeros``,
+``seconds``, ``duality_gap``, ``iterations``, ``converged``, ``intercept``,
+``train_mse`` and, with ``test_input``, ``test_mse`` and ``test_r2``.
+
+    run_parasol --config algs/configs/lasso.json python algs/lasso.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+
+from parasol_hybrid import InputError, Option, paralg, run
+from parasol_hybrid import data as loaders
+
+FLAGS = 2  # the master's decisions that travel with each round's sums
+RESTART, STOP = 0, 1
+
+
+# ---------------------------------------------------------------- input
+
+
+def parse_regression(lines, on_bad_line: str = "error"):
+    """Parse ``target idx:val ...`` lines (real targets) into CSR arrays.
+
+    Returns ``(targets, indptr, indices, data, n_features, bad_lines)``. Blank
+    lines and text after ``#`` are ignored; a line whose target or features
+    are malformed raises :class:`InputError` naming the file and line, or is
+    skipped and counted with ``on_bad_line="skip"``.
+    """
+    if on_bad_line not in loaders.BAD_LINE_POLICIES:
+        raise InputError(f"on_bad_line must be one of {list(loaders.BAD_LINE_POLICIES)}, got {on_bad_line!r}")
+    targets, indptr, indices, data = [], [0], [], []
+    bad = 0
+    for line in lines:
+        fields = line.text.split("#", 1)[0].split()
+        if not fields:
+            continue
+        problem = None
+        try:
+            target = float(fields[0])
+            feats = [f.split(":") for f in fields[1:]]
+            idx = [int(k) for k, _ in feats]
+            val = [float(v) for _, v in feats]
+        except ValueError:
+            problem = "expected 'target idx:val idx:val ...' with a numeric target and integer indices"
+        else:
+            if not np.isfinite(target) or not np.all(np.isfinite(val)):
+                problem = "the target and the values must be finite numbers"
+            elif any(k < 0 for k in idx):
+                problem = "feature indices must be non-negative"
+        if problem is not None:
+            if on_bad_line == "error":
+                raise InputError(f"{line.path}:{line.lineno}: {problem} ({line.text[:80]!r})")
+            bad += 1
+            continue
+        targets.append(target)
+        indices.extend(idx)
+        data.extend(val)
+        indptr.append(len(indices))
+    indices = np.array(indices, dtype=np.int64)
+    return (np.array(targets, dtype=np.float64), np.array(indptr, dtype=np.int64), indices,
+            np.array(data, dtype=np.float64), int(indices.max()) + 1 if len(indices) else 0, bad)
+
+
+# ---------------------------------------------------------------- kernels
+
+
+@njit(cache=True, nogil=True)
+def residual_sums(indptr, indices, data, y, ybar, xbar, w, b, out):
+    """Sums over these rows of the residual ``r = y - X w - b``.
+
+    ``out[:d] = (X - xbar)^T r``, ``out[d] = r . r``, ``out[d + 1] = r . (y - ybar)``
+    (``d = len(w)``; features at or beyond ``d`` are ignored).
+    """
+    d = w.shape[0]
+    for j in range(out.shape[0]):
+        out[j] = 0.0
+    rsum = 0.0
+    for i in range(y.shape[0]):
+        pred = b
+        for p in range(indptr[i], indptr[i + 1]):
+            if indices[p] < d:
+                pred += data[p] * w[indices[p]]
+        r = y[i] - pred
+        rsum += r
+        out[d] += r * r
+        out[d + 1] += r * (y[i] - ybar)
+        for p in range(indptr[i], indptr[i + 1]):
+            if indices[p] < d:
+                out[indices[p]] += data[p] * r
+    for j in range(d):
+        out[j] -= xbar[j] * rsum
+
+
+@njit(cache=True, nogil=True)
+def column_sums(indptr, indices, data, d, out):
+    """``out[j]`` = sum of feature ``j`` over these rows (``j < d``)."""
+    for j in range(d):
+        out[j] = 0.0
+    for p in range(indptr[indptr.shape[0] - 1]):
+        if indices[p] < d:
+            out[indices[p]] += data[p]
+
+
+@njit(cache=True, nogil=True)
+def soft_threshold_step(z, grad, step, threshold, out):
+    """``out = S(z - step * grad, threshold)``, ``S`` the soft-thresholding (the prox of the L1 norm)."""
+    for j in range(z.shape[0]):
+        v = z[j] - step * grad[j]
+        if v > threshold:
+            out[j] = v - threshold
+        elif v < -threshold:
+            out[j] = v + threshold
+        else:
+            out[j] = 0.0
+
+
+def lasso_gap(xtr: np.ndarray, rr: float, ry: float, w: np.ndarray, alpha: float, n: int) -> float:
+    """The duality gap of the Lasso at ``w`` from ``X^T r``, ``r . r`` and ``r . y`` (scikit-learn's formula,
+    in units of ``n`` times the objective)."""
+    dual_norm = float(np.max(np.abs(xtr))) if len(xtr) else 0.0
+    if dual_norm > n * alpha:
+        const = n * alpha / dual_norm
+        gap = 0.5 * (rr + rr * const * const)
+    else:
+        const = 1.0
+        gap = rr
+    return gap + alpha * n * float(np.abs(w).sum()) - const * ry
+
+
+# ---------------------------------------------------------------- summing through a table
+
+
+class RoundSum:
+    """Sums a vector over all workers once per round through an exact table: push-add, ``sync()``, pull.
+
+    Three slots of the table take turns: round ``t`` adds into slot ``t % 3``
+    and reads it after the sync, while the master zeroes slot ``(t + 1) % 3``,
+    which nobody touches in round ``t`` (it was last read in round ``t - 2``
+    and is next written in round ``t + 1``, after the sync). The table is
+    ``exact`` so that the adds of a node's workers are never lost.
+
+    The master may also send ``FLAGS`` numbers with each round (the others
+    send zeros there). Every worker acts on them when it reads the round, so
+    decisions taken by the master alone are applied by all workers at the same
+    round. (In cluster mode a node reads a cache of a remote shard, which can
+    differ from the owner's value in the last bit: the workers' copies of the
+    iterate may differ by rounding, so a decision such as "stop now" must not
+    be taken by each worker on its own copy.)
+    """
+
+    def __init__(self, alg: paralg, name: str, width: int):
+        self.alg = alg
+        self.width = width
+        self.m = width + FLAGS
+        self.table = alg.table(name, (3 * self.m, 1), "float64", exact=True)
+        self.rounds = 0
+        self._span = np.arange(self.m, dtype=np.int64)
+        self._zeros = np.zeros((self.m, 1))
+        self._send = np.zeros((self.m, 1))
+
+    def __call__(self, local: np.ndarray, flags=None) -> tuple[np.ndarray, np.ndarray]:
+        """This worker's ``local`` part in, the sum over all workers and the master's flags out."""
+        alg, m, t = self.alg, self.m, self.rounds
+        self.rounds += 1
+        self._send[:self.width, 0] = local
+        self._send[self.width:, 0] = flags if (flags is not None and alg.is_master) else 0.0
+        keys = (t % 3) * m + self._span
+        alg.push(self.table, keys, self._send)
+        if alg.is_master:
+            alg.push(self.table, ((t + 1) % 3) * m + self._span, self._zeros, rule="assign")
+        alg.sync()
+        total = alg.pull(self.table, keys)[:, 0]
+        return total[:self.width], total[self.width:]
+
+
+# ---------------------------------------------------------------- the algorithm
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+class Lasso(paralg):
+    """L1-regularised least squares; every worker keeps the same iterate, the gradient is summed in a table."""
+
+    options = {
+        "alpha": Option(float, 1.0, "L1 regularisation (scikit-learn's Lasso alpha)", check=_non_negative),
+        "tol": Option(float, 1e-6, "stop when the duality gap is at most tol * ||y - mean(y)||^2 "
+                                   "(scikit-learn's Lasso tol)", check=_positive),
+        "rounds": Option(int, 5000, "at most this many proximal-gradient rounds", check=_positive),
+        "fit_intercept": Option(bool, True, "fit an unpenalised intercept (scikit-learn's fit_intercept)"),
+        "power_rounds": Option(int, 200, "at most this many power-iteration rounds to find the step size",
+                               check=_positive),
+        "step_margin": Option(float, 1.05, "the step is 1 / (step_margin * largest eigenvalue of X^T X / n)",
+                              check=lambda v: None if v >= 1 else "must be at least 1"),
+    }
+
+    def solve(self) -> None:
+        cfg = self.cfg
+        y, indptr, indices, data, nf, bad = parse_regression(self.load(format="lines"), cfg.on_bad_line)
+        d = self.allreduce(int(nf), op="max")
+        n = self.allreduce(len(y))
+        bad = self.allreduce(int(bad))
+        if n == 0 or d == 0:
+            raise InputError(f"no training rows with features in {cfg.input}")
+        reduce = RoundSum(self, "lasso_sums", d + 2)
+        _warm_up(d)
+        self.sync()
+        start = time.perf_counter()
+        # means over all rows: the centring that fits the intercept
+        local = np.zeros(d + 2)
+        column_sums(indptr, indices, data, d, local[:d])
+        local[d], local[d + 1] = y.sum(), float(y @ y)
+        sums = self.allreduce(local)
+        xbar = sums[:d] / n if cfg.fit_intercept else np.zeros(d)
+        ybar = sums[d] / n if cfg.fit_intercept else 0.0
+        y_norm2 = float(sums[d + 1] - n * ybar * ybar)  # ||y - ybar||^2, the scale of the stopping rule
+
+        L = self._largest_eigenvalue(reduce, indptr, indices, data, xbar, d, n)
+        step = 1.0 / (cfg.step_margin * L) if L > 0 else 1.0
+        self.log(f"lasso: {n} rows, {d} features, alpha {cfg.alpha:g}, L {L:.6g}, "
+                 f"{reduce.rounds} power-iteration rounds")
+
+        x = np.zeros(d)        # the iterate (what is returned)
+        z = np.zeros(d)        # the extrapolated point the gradient is taken at
+        x_new = np.zeros(d)
+        grad = np.zeros(d)
+        part = np.zeros(d + 2)
+        t = 1.0
+        flags = np.zeros(FLAGS)  # master: decisions sent with the next round
+        gap = np.inf
+        converged = False
+        iterations = 0
+        for rnd in range(cfg.rounds):
+            b = ybar - float(xbar @ z)
+            residual_sums(indptr, indices, data, y, ybar, xbar, z, b, part)
+            total, told = reduce(part, flags)
+            if told[STOP]:
+                converged = True
+                break
+            xtr, rr, ry = total[:d], total[d], total[d + 1]
+            np.divide(xtr, -n, out=grad)
+            gap = lasso_gap(xtr, rr, ry, z, cfg.alpha, n)
+            soft_threshold_step(z, grad, step, step * cfg.alpha, x_new)
+            iterations += 1
+            if self.is_master:
+                flags[STOP] = gap <= cfg.tol * y_norm2
+                flags[RESTART] = float((z - x_new) @ (x_new - x)) > 0  # momentum points uphill
+                if (rnd + 1) % cfg.log_every == 0:
+                    self.progress(rnd + 1, cfg.rounds, objective=rr / (2 * n) + cfg.alpha * float(np.abs(z).sum()),
+                                  gap=gap / max(y_norm2, 1e-300), nonzeros=int(np.count_nonzero(x_new)))
+            if told[RESTART]:
+                t = 1.0
+                z[:] = x_new
+            else:
+                t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+                z[:] = x_new + ((t - 1.0) / t_next) * (x_new - x)
+                t = t_next
+            x, x_new = x_new, x
+
+        # the objective of the result, and the training error, from one more round of sums
+        b = ybar - float(xbar @ x)
+        residual_sums(indptr, indices, data, y, ybar, xbar, x, b, part)
+        total, _ = reduce(part)
+        seconds = self.allreduce(time.perf_counter() - start, op="max")
+        rr = float(total[d])
+        metrics = {
+            "objective": rr / (2 * n) + cfg.alpha * float(np.abs(x).sum()),
+            "nonzeros": int(np.count_nonzero(x)),
+            "seconds": seconds,
+            "duality_gap": gap / n,
+            "relative_gap": gap / max(y_norm2, 1e-300),
+            "converged": converged,
+            "iterations": iterations,
+            "rounds_total": reduce.rounds,
+            "lipschitz": L,
+            "intercept": b,
+            "train_mse": rr / n,
+            "train_rows": n,
+            "n_features": d,
+            "alpha": cfg.alpha,
+            "bad_lines": bad,
+            "cross_node_bytes": self.cross_node_bytes(),
+        }
+        if self.is_master:
+            if cfg.test_input:
+                metrics.update(_score(cfg, x, b))
+            np.save(self.output_path("weights.npy"), np.append(x, b))
+            lines = [f"{j}\t{x[j]!r}\n" for j in range(d)] + [f"intercept\t{b!r}\n"]
+            self.output_path("weights.tsv").write_text("".join(lines))
+            self.write_metrics(metrics)
+            self.log(f"done: objective {metrics['objective']:.10g}  nonzeros {metrics['nonzeros']}/{d}  "
+                     f"gap {metrics['relative_gap']:.2e}  {iterations} iterations  {seconds:.2f} s")
+        self.sync()
+
+    def _largest_eigenvalue(self, reduce: RoundSum, indptr, indices, data, xbar, d: int, n: int) -> float:
+        """The largest eigenvalue of ``Xc^T Xc / n`` (``Xc`` the centred data) by power iteration.
+
+        The master stops it when the Rayleigh quotient changes by at most 1e-6
+        (relative); every worker starts from the same seeded vector.
+        """
+        v = np.random.default_rng(self.cfg.seed).standard_normal(d)
+        v /= np.linalg.norm(v)
+        no_targets = np.zeros(len(indptr) - 1)
+        part = np.zeros(d + 2)
+        flags = np.zeros(FLAGS)
+        lam = previous = 0.0
+        for k in range(self.cfg.power_rounds):
+            # residual_sums with y = 0 and w = -v gives (Xc^T Xc v) in part[:d]
+            residual_sums(indptr, indices, data, no_targets, 0.0, xbar, -v, float(xbar @ v), part)
+            total, told = reduce(part, flags)
+            if told[STOP]:
+                break
+            u = total[:d] / n
+            lam = float(v @ u)
+            norm = float(np.linalg.norm(u))
+            if norm == 0.0:  # every centred column is zero
+                lam = 0.0
+                flags[STOP] = 1.0
+                continue
+            v = u / norm
+            if self.is_master:
+                flags[STOP] = k >= 5 and abs(lam - previous) <= 1e-6 * lam
+            previous = lam
+        return lam
+
+
+def _warm_up(d: int) -> None:
+    """Compile (or load from numba's cache) the kernels on empty data, before the timed part."""
+    ptr, idx, val, vec = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(d)
+    residual_sums(ptr, idx, val, val, 0.0, vec, vec, 0.0, np.zeros(d + 2))
+    column_sums(ptr, idx, val, d, np.zeros(d))
+    soft_threshold_step(vec, vec, 1.0, 0.0, np.zeros(d))
+
+
+def _score(cfg, w: np.ndarray, b: float) -> dict:
+    """Test MSE and R^2 of ``X w + b`` on ``test_input``."""
+    y, indptr, indices, data, _, _ = parse_regression(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
+                                                      cfg.on_bad_line)
+    pred = np.full(len(y), b)
+    keep = indices < len(w)
+    rows = np.repeat(np.arange(len(y)), np.diff(indptr))
+    np.add.at(pred, rows[keep], data[keep] * w[indices[keep]])
+    mse = float(np.mean((y - pred) ** 2)) if len(y) else float("nan")
+    var = float(np.var(y)) if len(y) else float("nan")
+    return {"test_mse": mse, "test_r2": 1.0 - mse / var if var > 0 else float("nan"), "test_rows": len(y)}
+
+
+if __name__ == "__main__":
+    run(Lasso)

@@ -1,0 +1,226 @@
+"""Latent Dirichlet allocation by collapsed Gibbs sampling on the parameter server.
+
+Input: text, one document per line (blank lines are no documents); each
+worker reads its byte range of the files (``linesplit``). Tokens are
+lower-case runs of ASCII letters of length >= 3, English stop words removed
+unless ``stopwords`` is false (see ``lda_kernels.tokenize``); words seen
+fewer than ``min_count`` times in the whole input are dropped. The
+vocabulary is the sorted union of the kept words.
+
+The counts live in one int64 table ``word_topic`` of ``V + 1`` rows × ``K``:
+row ``w`` holds the topic counts of word ``w``, the last row the topic
+totals, so that one push updates both under the same shard locks (int64
+pushes are exact). Each worker keeps its documents' topic assignments and
+document-topic counts to itself. Per round (per ``batch`` documents when
+``batch > 0``) it pulls the rows of its words and the totals into a local
+copy, runs a numba Gibbs sweep that updates the copy in place and records
+the +1/-1 changes, pushes the changed rows, and calls ``clock()`` once per
+round: the approximate distributed LDA of Newman et al. (2009), whose
+reads may be ``staleness`` rounds old.
+
+Keys: ``topics``, ``alpha``, ``beta`` (symmetric priors), ``rounds``
+(sweeps), ``batch``, ``stopwords``, ``min_count``, ``top_words``,
+``eval_iters``.
+
+Outputs in ``output``: ``word_topic.npy`` (``V × K`` int64 counts),
+``topic_counts.npy`` (``K``), ``vocab.txt`` (the word of each row),
+``topics.txt`` (``topic<TAB>its top_words words``, most frequent first) and
+``metrics.json`` with ``perplexity`` (held-out, by document completion, when
+``test_input`` is set; else the training perplexity), ``perplexity_kind``,
+``log_likelihood_per_word`` (training tokens, under the final θ and φ),
+``tokens``, ``counts_consistent``, ``seconds``, ``tokens_per_second``,
+``cross_node_bytes``.
+
+    run_parasol --config algs/configs/lda.json python algs/lda.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lda_kernels import (completion_log_likelihood, doc_log_likelihood, index_words, phi_of,  # noqa: E402
+                         sample_docs, seed_sampler, tokenize)
+
+from parasol_hybrid import ConfigError, InputError, Option, paralg, run  # noqa: E402
+from parasol_hybrid import data as loaders  # noqa: E402
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+def read_documents(lines, stopwords: bool) -> list[list[str]]:
+    """The token lists of the non-blank lines."""
+    return [tokenize(ln.text, stopwords) for ln in lines if ln.text.strip()]
+
+
+class LDA(paralg):
+    """Collapsed Gibbs LDA; word-topic counts and topic totals in one int64 table."""
+
+    options = {
+        "topics": Option(int, 10, "number of topics K", check=lambda v: None if v >= 2 else "must be at least 2"),
+        "alpha": Option(float, 0.1, "symmetric document-topic prior", check=_positive),
+        "beta": Option(float, 0.01, "symmetric topic-word prior", check=_positive),
+        "batch": Option(int, 0, "documents per pull/push (0: all of a worker's documents, once per round)",
+                        check=_non_negative),
+        "stopwords": Option(bool, True, "drop English stop words"),
+        "min_count": Option(int, 2, "drop words seen fewer times in the whole input", check=_non_negative),
+        "top_words": Option(int, 10, "words per topic in topics.txt", check=_positive),
+        "eval_iters": Option(int, 100, "fixed-point steps of the held-out estimator", check=_positive),
+    }
+
+    def solve(self) -> None:
+        cfg = self.cfg
+        if self.start_round:
+            raise ConfigError("lda cannot resume: the topic assignments are not part of a checkpoint")
+        K = cfg.topics
+        docs_words = read_documents(self.load(format="lines"), cfg.stopwords)
+        vocab = self._vocabulary(docs_words)
+        V = len(vocab)
+        if V == 0:
+            raise InputError("no word of the input is in the vocabulary (check min_count and the input)")
+        docs = [index_words(vocab, dw) for dw in docs_words]
+        doc_ptr = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum([len(d) for d in docs], out=doc_ptr[1:])
+        gwords = np.concatenate(docs) if docs else np.zeros(0, np.int64)
+        keys = np.unique(gwords)
+        words = np.searchsorted(keys, gwords).astype(np.int64)  # local rows
+        keys = np.append(keys, V).astype(np.int64)  # + the totals row
+        n_tokens = len(gwords)
+        tokens = self.allreduce(n_tokens)
+        n_docs = self.allreduce(len(docs))
+
+        table = self.table("word_topic", (V + 1, K), "int64")
+        stats = self.table("_lda_rounds", (max(cfg.rounds, 1), 2), "float64", exact=True)
+
+        rng = np.random.default_rng([cfg.seed, self.worker_id])
+        z = rng.integers(0, K, size=n_tokens).astype(np.int64)
+        ndk = np.zeros((len(docs), K), dtype=np.int64)
+        np.add.at(ndk, (np.repeat(np.arange(len(docs)), np.diff(doc_ptr)), z), 1)
+        delta = np.zeros((len(keys), K), dtype=np.int64)
+        np.add.at(delta, (words, z), 1)
+        delta[-1] = np.bincount(z, minlength=K)
+        self._push_changes(table, keys, delta)
+        p = np.empty(K)
+        vbeta = V * cfg.beta
+        self._warm_up(K)
+        self.sync()
+
+        start = time.perf_counter()
+        base = self.clocks.clock
+        shown = 0
+        step = cfg.batch or max(len(docs), 1)
+        for rnd in range(cfg.rounds):
+            seed_sampler((cfg.seed * 1_000_003 + self.worker_id * 7_919 + rnd) % (2**32))
+            for lo in range(0, len(docs), step):
+                local = table.pull(keys)
+                delta[:] = 0
+                sample_docs(lo, min(lo + step, len(docs)), doc_ptr, words, z, ndk, local, delta, cfg.alpha,
+                            cfg.beta, vbeta, p)
+                self._push_changes(table, keys, delta)
+            if (rnd + 1) % cfg.log_every == 0 or rnd + 1 == cfg.rounds:
+                ll = doc_log_likelihood(doc_ptr, words, ndk, table.pull(keys), cfg.alpha, cfg.beta, vbeta)
+                stats.push([rnd], [[ll, float(n_tokens)]])
+            self.clock()
+            if self.is_master:
+                shown = self._show(stats, shown, min(self.clocks.slowest() - base, cfg.rounds))
+        self.sync()
+        seconds = self.allreduce(time.perf_counter() - start, op="max")
+        if self.is_master:
+            self._show(stats, shown, cfg.rounds)
+
+        final = table.pull(keys)
+        train_ll = self.allreduce(float(doc_log_likelihood(doc_ptr, words, ndk, final, cfg.alpha, cfg.beta, vbeta)))
+        assigned = np.zeros((V, K), dtype=np.int64)
+        np.add.at(assigned, (gwords, z), 1)
+        assigned = self.allreduce(assigned)
+        cross = self.cross_node_bytes()
+        if self.is_master:
+            counts = self.pull_all(table)
+            word_topic, totals = counts[:V], counts[V]
+            consistent = bool(np.array_equal(word_topic, assigned) and np.array_equal(totals, word_topic.sum(0))
+                              and int(word_topic.sum()) == tokens and word_topic.min() >= 0)
+            ll_word = train_ll / max(tokens, 1)
+            metrics = {"log_likelihood_per_word": ll_word, "tokens": int(tokens), "documents": int(n_docs),
+                       "vocabulary": V, "topics": K, "rounds": cfg.rounds, "counts_consistent": consistent,
+                       "seconds": seconds, "tokens_per_second": tokens * cfg.rounds / seconds if seconds > 0 else 0.0,
+                       "cross_node_bytes": cross}
+            if cfg.test_input:
+                held = self._held_out(vocab)
+                ll, n = completion_log_likelihood(phi_of(word_topic, cfg.beta), held, cfg.alpha, cfg.eval_iters)
+                metrics.update(perplexity=float(np.exp(-ll / max(n, 1))), heldout_tokens=n,
+                               heldout_documents=len(held), perplexity_kind="held-out document completion")
+            else:
+                metrics.update(perplexity=float(np.exp(-ll_word)), perplexity_kind="train")
+            np.save(self.output_path("word_topic.npy"), word_topic)
+            np.save(self.output_path("topic_counts.npy"), totals)
+            self.output_path("vocab.txt").write_text("".join(f"{w}\n" for w in vocab))
+            self.output_path("topics.txt").write_text(self._topics_text(word_topic, vocab))
+            self.write_metrics(metrics)
+            self.log(f"done: perplexity ({metrics['perplexity_kind']}) {metrics['perplexity']:.2f}  "
+                     f"train log-likelihood/word {ll_word:.4f}  {tokens:,} tokens  consistent {consistent}  "
+                     f"{seconds:.2f} s")
+        self.sync()
+
+    def _vocabulary(self, docs_words: list[list[str]]) -> np.ndarray:
+        """The sorted words of the whole input seen at least ``min_count`` times (collective)."""
+        local = Counter(w for doc in docs_words for w in doc)
+        everyone = self.vocabulary(list(local))
+        counts = np.zeros(len(everyone), dtype=np.int64)
+        if local:
+            mine = list(local)
+            counts[index_words(everyone, mine)] = [local[w] for w in mine]
+        counts = self.allreduce(counts)
+        return np.asarray(everyone[counts >= self.cfg.min_count], dtype=str)
+
+    @staticmethod
+    def _push_changes(table, keys: np.ndarray, delta: np.ndarray) -> None:
+        rows = np.flatnonzero(np.any(delta != 0, axis=1))
+        if len(rows):
+            table.push(keys[rows], delta[rows])
+
+    @staticmethod
+    def _warm_up(K: int) -> None:
+        """Load the kernels (numba start-up) before the clock starts."""
+        ptr, w = np.zeros(2, np.int64), np.zeros(0, np.int64)
+        counts = np.zeros((1, K), np.int64)
+        sample_docs(0, 1, ptr, w, w, counts, np.zeros((2, K), np.int64), np.zeros((2, K), np.int64), 0.1, 0.1, 1.0,
+                    np.empty(K))
+        doc_log_likelihood(ptr, w, counts, np.zeros((2, K), np.int64), 0.1, 0.1, 1.0)
+
+    def _held_out(self, vocab: np.ndarray) -> list[np.ndarray]:
+        """The word ids of the ``test_input`` documents (words outside the vocabulary dropped)."""
+        lines = loaders.read_all_lines(loaders.expand_inputs(self.cfg.test_input))
+        return [index_words(vocab, dw) for dw in read_documents(lines, self.cfg.stopwords)]
+
+    def _topics_text(self, word_topic: np.ndarray, vocab: np.ndarray) -> str:
+        out = []
+        for k in range(word_topic.shape[1]):
+            order = np.argsort(-word_topic[:, k], kind="stable")[: self.cfg.top_words]
+            out.append(f"{k}\t" + " ".join(str(vocab[i]) for i in order if word_topic[i, k] > 0) + "\n")
+        return "".join(out)
+
+    def _show(self, stats, shown: int, complete: int) -> int:
+        """Print the logged rounds that every worker has finished (master only); returns the next to show."""
+        if complete <= shown:
+            return shown
+        rows = stats.pull(np.arange(shown, complete))
+        for rnd, (ll, n) in zip(range(shown, complete), rows):
+            if n > 0:
+                self.progress(rnd + 1, self.cfg.rounds, train_llh_per_word=float(ll / n))
+        return complete
+
+
+if __name__ == "__main__":
+    run(LDA)

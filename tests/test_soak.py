@@ -1,0 +1,35 @@
+"""Nothing lost under load, memory flat, and the tables in memory once per node, not once per worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from parasol_hybrid.testing import run_launcher, write_config
+
+JOB = Path(__file__).resolve().parent / "jobs" / "soak_job.py"
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.mark.parametrize("nodes,nworker,nserver", [(1, 3, 1), (2, 4, 2)])
+def test_soak_loses_nothing_and_memory_stays_flat(tmp_path, nodes, nworker, nserver):
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path, nworker=nworker, nserver=nserver, simulate_nodes=nodes, output=str(out),
+                       staleness=-1, seconds=3.0)
+    done = run_launcher(["--config", str(cfg), "python", str(JOB)], timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    soak = json.loads((out / "soak.json").read_text())
+    assert soak["pushes"] > 100
+    assert soak["equal"], (soak["pushed"], soak["in_table"])
+    assert soak["pushed"] == soak["in_table"]
+    assert len(soak["memory"]) == nodes
+    for node in soak["memory"]:
+        start, end = node["start"], node["end"]
+        # flat: the node's processes together grew by less than 32 MiB while pushing for seconds
+        assert end["pss"] - start["pss"] < 32 << 20, node
+        # the tables once per node (plus, in cluster mode, one cache of the other node's shards):
+        # not once per worker
+        copies = end["shm_pss"] / soak["table_bytes"]
+        assert 0.9 < copies < 1.6, (copies, node)
