@@ -121,7 +121,8 @@ class SVD(paralg):
     """Top-k singular triplets of a sparse matrix; the blocks Y and Z live in tables."""
 
     options = {
-        "k": Option(int, 10, "number of singular values and vectors", check=lambda v: None if v > 0 else "must be positive"),
+        "k": Option(int, 10, "number of singular values and vectors",
+                    check=lambda v: None if v > 0 else "must be positive"),
         "oversample": Option(int, 10, "extra columns of the block (l = k + oversample)",
                              check=lambda v: None if v >= 0 else "must be >= 0"),
         "tol": Option(float, 0.0, "stop early when no Ritz value changes by more than this (relative) in a round; "
