@@ -383,7 +383,10 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         policy = self.cfg.on_bad_line
         if pattern in ("fmap", "smap", "fsmap"):
             ratings = data.parse_ratings(data.read_all_lines(files), on_bad_line=policy)
-            return data.partition(ratings, pattern, self.worker_id, self.nworker)
+            part = data.partition(ratings, pattern, self.worker_id, self.nworker)
+            # every worker read every line: count the bad ones once, on worker 0
+            part.bad_lines = ratings.bad_lines if self.worker_id == 0 else 0
+            return part
         if pattern != "linesplit":
             raise InputError(f"unknown load pattern {pattern!r} (known: linesplit, fmap, smap, fsmap)")
         lines = data.read_lines(files, self.worker_id, self.nworker)

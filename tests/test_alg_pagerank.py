@@ -107,7 +107,7 @@ def test_pagerank_movielens_bipartite_three_workers(tmp_path):
 
 def test_pagerank_edge_cases(tmp_path):
     """String ids, missing weights (1), zero weights, a self-loop, repeated edges, a node whose only
-    out-edge weighs 0 (so it is dangling), commas; three workers, some of them without edges."""
+    out-edge weighs 0 (so it is dangling), commas; three workers."""
     graph = tmp_path / "tiny.txt"
     graph.write_text(
         "# a comment line\n"
@@ -125,3 +125,15 @@ def test_pagerank_edge_cases(tmp_path):
     metrics, ranks = run_pagerank(tmp_path, graph, nworker=3, nserver=1, rounds=500, tol=1e-12)
     assert metrics["nodes"] == len(want)
     check_ranks(metrics, ranks, want, 500)
+
+
+def test_pagerank_more_workers_than_nodes(tmp_path):
+    """One edge, two nodes, three workers: two workers have no edge and one owns no node."""
+    graph = tmp_path / "one_edge.txt"
+    graph.write_text("a b\n")
+    metrics, ranks = run_pagerank(tmp_path, graph, nworker=3, nserver=1, rounds=500, tol=1e-12)
+    d = DAMPING
+    a = 1 / (2 + d)  # a = (1-d)/2 + d*b/2 (b is dangling) and a + b = 1
+    assert ranks[0][0] == "b" and ranks[1][0] == "a"
+    assert dict(ranks)["a"] == pytest.approx(a, abs=1e-10)
+    check_ranks(metrics, ranks, reference(graph, DAMPING), 500)
