@@ -18,17 +18,23 @@ the +1/-1 changes, pushes the changed rows, and calls ``clock()`` once per
 round: the approximate distributed LDA of Newman et al. (2009), whose
 reads may be ``staleness`` rounds old.
 
-Keys: ``topics``, ``alpha``, ``beta`` (symmetric priors), ``rounds``
-(sweeps), ``batch``, ``stopwords``, ``min_count``, ``top_words``,
-``eval_iters``.
+The topic-word distributions φ are the mean of ``(n_wk + β)/(n_k + Vβ)``
+over the samples of the last ``average`` rounds (read by the master after
+each of those rounds' clock), or the final counts' when ``average`` is 0.
 
-Outputs in ``output``: ``word_topic.npy`` (``V × K`` int64 counts),
-``topic_counts.npy`` (``K``), ``vocab.txt`` (the word of each row),
-``topics.txt`` (``topic<TAB>its top_words words``, most frequent first) and
-``metrics.json`` with ``perplexity`` (held-out, by document completion, when
-``test_input`` is set; else the training perplexity), ``perplexity_kind``,
-``log_likelihood_per_word`` (training tokens, under the final θ and φ),
-``tokens``, ``counts_consistent``, ``seconds``, ``tokens_per_second``,
+Keys: ``topics``, ``alpha``, ``beta`` (symmetric priors), ``rounds``
+(sweeps), ``average``, ``batch``, ``stopwords``, ``min_count``,
+``top_words``, ``eval_iters``.
+
+Outputs in ``output``: ``word_topic.npy`` (``V × K`` int64 final counts),
+``topic_counts.npy`` (``K``), ``phi.npy`` (``K × V`` float64, rows sum to 1),
+``vocab.txt`` (the word of each row), ``topics.txt`` (``topic<TAB>its
+top_words words`` by φ, most probable first) and ``metrics.json`` with
+``perplexity`` of φ (held-out, by document completion, when ``test_input`` is
+set; else on the training tokens), ``perplexity_kind``,
+``perplexity_final_counts`` (the same from the final counts alone),
+``log_likelihood_per_word`` (training tokens, under the final counts' θ and
+φ), ``tokens``, ``counts_consistent``, ``seconds``, ``tokens_per_second``,
 ``cross_node_bytes``.
 
     run_parasol --config algs/configs/lda.json python algs/lda.py
@@ -72,6 +78,8 @@ class LDA(paralg):
         "topics": Option(int, 10, "number of topics K", check=lambda v: None if v >= 2 else "must be at least 2"),
         "alpha": Option(float, 0.1, "symmetric document-topic prior", check=_positive),
         "beta": Option(float, 0.01, "symmetric topic-word prior", check=_positive),
+        "average": Option(int, 50, "average φ over the samples of this many last rounds (0: final counts only)",
+                          check=_non_negative),
         "batch": Option(int, 0, "documents per pull/push (0: all of a worker's documents, once per round)",
                         check=_non_negative),
         "stopwords": Option(bool, True, "drop English stop words"),
@@ -121,6 +129,7 @@ class LDA(paralg):
         base = self.clocks.clock
         shown = 0
         step = cfg.batch or max(len(docs), 1)
+        phi_sum, samples = np.zeros((K, V)), 0
         for rnd in range(cfg.rounds):
             seed_sampler((cfg.seed * 1_000_003 + self.worker_id * 7_919 + rnd) % (2**32))
             for lo in range(0, len(docs), step):
@@ -133,6 +142,9 @@ class LDA(paralg):
                 ll = doc_log_likelihood(doc_ptr, words, ndk, table.pull(keys), cfg.alpha, cfg.beta, vbeta)
                 stats.push([rnd], [[ll, float(n_tokens)]])
             self.clock()
+            if self.is_master and rnd >= cfg.rounds - cfg.average:
+                phi_sum += phi_of(table.pull_all()[:V], cfg.beta)
+                samples += 1
             if self.is_master:
                 shown = self._show(stats, shown, min(self.clocks.slowest() - base, cfg.rounds))
         self.sync()
@@ -152,21 +164,30 @@ class LDA(paralg):
             consistent = bool(np.array_equal(word_topic, assigned) and np.array_equal(totals, word_topic.sum(0))
                               and int(word_topic.sum()) == tokens and word_topic.min() >= 0)
             ll_word = train_ll / max(tokens, 1)
+            final_phi = phi_of(word_topic, cfg.beta)
+            phi = phi_sum / samples if samples else final_phi
             metrics = {"log_likelihood_per_word": ll_word, "tokens": int(tokens), "documents": int(n_docs),
                        "vocabulary": V, "topics": K, "rounds": cfg.rounds, "counts_consistent": consistent,
                        "seconds": seconds, "tokens_per_second": tokens * cfg.rounds / seconds if seconds > 0 else 0.0,
                        "cross_node_bytes": cross}
             if cfg.test_input:
                 held = self._held_out(vocab)
-                ll, n = completion_log_likelihood(phi_of(word_topic, cfg.beta), held, cfg.alpha, cfg.eval_iters)
-                metrics.update(perplexity=float(np.exp(-ll / max(n, 1))), heldout_tokens=n,
-                               heldout_documents=len(held), perplexity_kind="held-out document completion")
+                ll, n = completion_log_likelihood(phi, held, cfg.alpha, cfg.eval_iters)
+                ll_final, _ = completion_log_likelihood(final_phi, held, cfg.alpha, cfg.eval_iters)
+                metrics.update(perplexity_kind="held-out document completion", heldout_tokens=n,
+                               heldout_documents=len(held))
             else:
-                metrics.update(perplexity=float(np.exp(-ll_word)), perplexity_kind="train")
+                train_docs = self._master_train_docs(vocab)
+                ll, n = completion_log_likelihood(phi, train_docs, cfg.alpha, cfg.eval_iters)
+                ll_final, _ = completion_log_likelihood(final_phi, train_docs, cfg.alpha, cfg.eval_iters)
+                metrics.update(perplexity_kind="train document completion")
+            metrics.update(perplexity=float(np.exp(-ll / max(n, 1))),
+                           perplexity_final_counts=float(np.exp(-ll_final / max(n, 1))), phi_samples=samples)
             np.save(self.output_path("word_topic.npy"), word_topic)
             np.save(self.output_path("topic_counts.npy"), totals)
+            np.save(self.output_path("phi.npy"), phi)
             self.output_path("vocab.txt").write_text("".join(f"{w}\n" for w in vocab))
-            self.output_path("topics.txt").write_text(self._topics_text(word_topic, vocab))
+            self.output_path("topics.txt").write_text(self._topics_text(phi, vocab))
             self.write_metrics(metrics)
             self.log(f"done: perplexity ({metrics['perplexity_kind']}) {metrics['perplexity']:.2f}  "
                      f"train log-likelihood/word {ll_word:.4f}  {tokens:,} tokens  consistent {consistent}  "
@@ -204,11 +225,17 @@ class LDA(paralg):
         lines = loaders.read_all_lines(loaders.expand_inputs(self.cfg.test_input))
         return [index_words(vocab, dw) for dw in read_documents(lines, self.cfg.stopwords)]
 
-    def _topics_text(self, word_topic: np.ndarray, vocab: np.ndarray) -> str:
+    def _master_train_docs(self, vocab: np.ndarray) -> list[np.ndarray]:
+        """The word ids of every training document (the master reads the whole ``input``)."""
+        lines = loaders.read_all_lines(loaders.expand_inputs(self.cfg.input))
+        return [index_words(vocab, dw) for dw in read_documents(lines, self.cfg.stopwords)]
+
+    def _topics_text(self, phi: np.ndarray, vocab: np.ndarray) -> str:
+        """``topic<TAB>words``: the ``top_words`` most probable words of each topic (ties by word)."""
         out = []
-        for k in range(word_topic.shape[1]):
-            order = np.argsort(-word_topic[:, k], kind="stable")[: self.cfg.top_words]
-            out.append(f"{k}\t" + " ".join(str(vocab[i]) for i in order if word_topic[i, k] > 0) + "\n")
+        for k in range(phi.shape[0]):
+            order = np.argsort(-phi[k], kind="stable")[: self.cfg.top_words]
+            out.append(f"{k}\t" + " ".join(str(vocab[i]) for i in order) + "\n")
         return "".join(out)
 
     def _show(self, stats, shown: int, complete: int) -> int:

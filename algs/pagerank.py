@@ -85,7 +85,9 @@ class PageRank(paralg):
         edges = loaders.parse_ratings(lines, on_bad_line=self.cfg.on_bad_line, weight_required=False)
         if np.any(edges.values < 0):
             raise InputError(f"edge weights must be >= 0; the input has {int(np.sum(edges.values < 0))} negative")
-        return loaders.partition(edges, "fmap", self.worker_id, self.nworker)
+        part = loaders.partition(edges, "fmap", self.worker_id, self.nworker)
+        part.bad_lines = edges.bad_lines if self.is_master else 0  # every worker read every line: count once
+        return part
 
     def solve(self) -> None:
         cfg = self.cfg
