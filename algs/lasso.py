@@ -323,7 +323,7 @@ class Lasso(paralg):
             if cfg.test_input:
                 metrics.update(_score(cfg, x, b))
             np.save(self.output_path("weights.npy"), np.append(x, b))
-            lines = [f"{j}\t{x[j]!r}\n" for j in range(d)] + [f"intercept\t{b!r}\n"]
+            lines = [f"{j}\t{float(x[j])!r}\n" for j in range(d)] + [f"intercept\t{float(b)!r}\n"]
             self.output_path("weights.tsv").write_text("".join(lines))
             self.write_metrics(metrics)
             self.log(f"done: objective {metrics['objective']:.10g}  nonzeros {metrics['nonzeros']}/{d}  "

@@ -267,7 +267,7 @@ class LR(paralg):
                 metrics["test_logloss"] = log_loss(test.labels, proba)
                 metrics["test_rows"] = len(test.labels)
             np.save(self.output_path("weights.npy"), weights)
-            lines = [f"{j}\t{weights[j]!r}\n" for j in range(nf)] + [f"bias\t{weights[nf]!r}\n"]
+            lines = [f"{j}\t{float(weights[j])!r}\n" for j in range(nf)] + [f"bias\t{float(weights[nf])!r}\n"]
             self.output_path("weights.tsv").write_text("".join(lines))
             self.write_metrics(metrics)
             self.log("done: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))

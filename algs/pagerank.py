@@ -145,7 +145,7 @@ class PageRank(paralg):
             self.sync()
             new_owned = self.pull(R[nxt], owned)[:, 0]
             sums = self.allreduce(np.array([np.abs(new_owned - r_owned).sum(), new_owned[dangling_owned].sum()]))
-            l1, dangling_rank = float(sums[0]), float(sums[1])
+            l1, dangling_rank = float(sums[0]), float(sums[1])  # the same on every worker: they stop together
             r_owned, cur, steps = new_owned, nxt, rnd + 1
             if steps % cfg.log_every == 0 or l1 <= cfg.tol or steps == cfg.rounds:
                 self.progress(steps, cfg.rounds, l1_change=l1, dangling_rank=dangling_rank)

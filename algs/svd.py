@@ -175,14 +175,17 @@ class SVD(paralg):
             ritz = np.linalg.svd(Zall, compute_uv=False)[:k]
             if ritz_old is not None:
                 change = float(np.max(np.abs(ritz - ritz_old) / np.maximum(ritz, np.finfo(float).tiny)))
+            if cfg.tol > 0 and np.isfinite(change):
+                # every worker must stop at the same round: its own Z may differ in the last bits (caches)
+                change = self.allreduce(change, op="max")
             ritz_old = ritz
             done = rnd
-            if rnd % cfg.log_every == 0 or rnd == cfg.rounds:
+            last = rnd == cfg.rounds or change <= cfg.tol
+            if rnd % cfg.log_every == 0 or last:
                 self.progress(rnd, cfg.rounds, sigma_1=float(ritz[0]), sigma_k=float(ritz[-1]), ritz_change=change)
-            if rnd == cfg.rounds or change <= cfg.tol:
+            if last:
                 break
             W = orthonormal(Zall)
-        seconds = self.allreduce(time.perf_counter() - start, op="max")
 
         # Rayleigh–Ritz: B = Qᵀ A = Zᵀ; Z = V_B S U_Bᵀ, so U = Q U_B, V = V_B
         VB, S, UBt = np.linalg.svd(Zall, full_matrices=False)
@@ -193,6 +196,7 @@ class SVD(paralg):
         flip[flip == 0] = 1.0
         U *= flip
         V *= flip
+        seconds = self.allreduce(time.perf_counter() - start, op="max")
 
         # residuals ‖A v_i − σ_i u_i‖ over this worker's rows, summed over the workers
         AV = np.empty((len(mine), k))
