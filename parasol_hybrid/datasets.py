@@ -102,6 +102,12 @@ def prepare(out: Path, seed: int = 0) -> dict[str, Path]:
         link.unlink()
     link.symlink_to(gensim_corpus("lee_background.cor"))
     made["lee/lee_background.cor"] = link
+    # the data of the other algorithms (each module writes under ``out``)
+    from . import datasets_graphs, datasets_regression, datasets_tables
+
+    for part in (datasets_tables.prepare_tables(out, seed), datasets_graphs.prepare_graphs(out),
+                 datasets_regression.prepare(out, seed)):
+        made.update({str(k): v for k, v in part.items()})
     return made
 
 

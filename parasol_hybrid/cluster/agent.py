@@ -69,12 +69,12 @@ def take_delta(cache, snap, delta, changed):
 
 @njit(cache=True, nogil=True)
 def rebase(cache, snap, fresh):
-    """``cache += fresh - snap`` and ``snap = fresh``, element by element."""
+    """``cache = fresh + (cache - snap)`` (exactly ``fresh`` where nothing changed here) and ``snap = fresh``."""
     d = cache.shape[1]
     for r in range(cache.shape[0]):
         for j in range(d):
             f = fresh[r, j]
-            cache[r, j] += f - snap[r, j]
+            cache[r, j] = f + (cache[r, j] - snap[r, j])
             snap[r, j] = f
 
 
