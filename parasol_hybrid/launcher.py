@@ -43,6 +43,7 @@ __all__ = ["main", "build_argv", "find_mpiexec", "entry_script", "algorithm_opti
            "pids_with_env", "mpich_files"]
 
 PROG = "run_parasol"
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _PYTHON_RE = re.compile(r"^python(3(\.\d+)?)?$")
 _PY_OPTS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
 
@@ -430,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     job_dir = tempfile.mkdtemp(prefix=f"parasol-job-{job_id}-")
     env = dict(os.environ, PARASOL_JOB_ID=job_id, PARASOL_CONFIG=str(cfg.path),
                PARASOL_LAUNCHER_PID=str(os.getpid()), PARASOL_JOB_DIR=job_dir)
+    for var in BLAS_THREAD_VARS:  # one BLAS thread per rank: the ranks already fill the cores
+        env.setdefault(var, "1")
     say(f"job {job_id}: {shlex.join(run_argv)}")
     job = _Job(run_argv, env, job_id, args.grace, say)
     try:

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def _run(tmp_path: Path, **keys) -> tuple[dict, np.ndarray]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "out"
     cfg = write_config(tmp_path, output=str(out), **keys)
     done = run_launcher(["--config", str(cfg), "python", str(LR)], timeout=240)
@@ -113,7 +114,7 @@ def test_ftrl_rule_is_ftrl_proximal():
     rule = get_rule("ftrl")
     assert rule.state_slots == 2
     rng = np.random.default_rng(0)
-    grads = rng.normal(size=(200, 6)) + np.array([0.0, 0.05, -0.3, 1.0, 0.0, -0.02])
+    grads = 0.1 * rng.normal(size=(200, 6)) + np.array([0.0, 0.05, -0.3, 1.0, 0.0, -0.002])
     hyper = {"alpha": 0.3, "beta": 1.0, "l1": 2.0, "l2": 0.5}
     rows, dim = 5, 6  # one table row of 6 weights at key 3, on 2 shards: shard 1, local row 1
     shards = (np.zeros((3, dim)), np.zeros((2, dim)))
