@@ -371,15 +371,15 @@ def _warm_up(d: int) -> None:
 
 
 def _score(cfg, w: np.ndarray, b: float) -> dict:
-    """Test MSE and R^2 of ``X w + b`` on ``test_input``."""
+    """Test MSE and R^2 of ``X w + b`` on ``test_input`` (features beyond ``len(w)`` are ignored)."""
     y, indptr, indices, data, _, _ = parse_regression(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
                                                       cfg.on_bad_line)
-    pred = np.full(len(y), b)
-    keep = indices < len(w)
-    rows = np.repeat(np.arange(len(y)), np.diff(indptr))
-    np.add.at(pred, rows[keep], data[keep] * w[indices[keep]])
-    mse = float(np.mean((y - pred) ** 2)) if len(y) else float("nan")
-    var = float(np.var(y)) if len(y) else float("nan")
+    if len(y) == 0:
+        return {"test_rows": 0}
+    out = np.zeros(len(w) + 2)
+    residual_sums(indptr, indices, data, y, float(y.mean()), np.zeros(len(w)), w, b, out)
+    mse = float(out[len(w)]) / len(y)
+    var = float(np.var(y))
     return {"test_mse": mse, "test_r2": 1.0 - mse / var if var > 0 else float("nan"), "test_rows": len(y)}
 
 

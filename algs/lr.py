@@ -243,6 +243,7 @@ class LR(paralg):
             control = self.table("lbfgs_control", (1, 1), "float64", rule="assign")  # 1: stop
         else:
             w_table = self.table("w", (nf + 1, 1), "float64", rule="sgd", hyper={"lr": cfg.alpha})
+        _warm_up(self, w_table)
         start = time.perf_counter()
         if cfg.method == "lbfgs":
             extra = self._lbfgs(rows, w_table, g_table, control, nf, n_total)
@@ -317,8 +318,7 @@ class LR(paralg):
         n = len(rows.labels)
         part = np.empty(dim + 1)
         steps = lbfgs(np.zeros(dim), cfg.memory, cfg.tol, cfg.rounds) if self.is_master else None
-        if steps is not None:
-            self._master_point = next(steps)  # 0, the table's initial value
+        point = next(steps) if steps is not None else None  # the master's exact point: 0, the table's initial value
         evaluations = 0
         result = None
         reg = np.ones(dim)
@@ -335,17 +335,16 @@ class LR(paralg):
             if self.is_master:
                 total = self.pull(g_table, g_keys)[:, 0]
                 self.push(g_table, g_keys, zeros, rule="assign")
-                x = self._master_point
-                f = float(total[dim]) + 0.5 * cfg.beta * float((reg * x) @ x)
-                g = total[:dim] + cfg.beta * reg * x
+                f = float(total[dim]) + 0.5 * cfg.beta * float((reg * point) @ point)
+                g = total[:dim] + cfg.beta * reg * point
                 try:
                     x_next = steps.send((f, g))
                 except StopIteration as done:
                     result = done.value
                     x_next = result[0]
                     self.push(control, [0], [[1.0]])
-                self._master_point = x_next
-                self.push(w_table, all_keys, x_next.reshape(-1, 1))
+                point = x_next
+                self.push(w_table, all_keys, point.reshape(-1, 1))
                 if result is None and (evaluations % cfg.log_every == 0):
                     self.progress(evaluations, cfg.rounds, objective=f, gradient_max=float(np.max(np.abs(g))))
             self.sync()
@@ -353,10 +352,20 @@ class LR(paralg):
                 break
         extra = {"evaluations": evaluations}
         if self.is_master:
-            x, f, g, iterations, converged = result
+            _, f, g, iterations, converged = result
             extra.update(objective=float(f), gradient_max=float(np.max(np.abs(g))), iterations=int(iterations),
                          converged=bool(converged))
         return extra
+
+
+def _warm_up(alg: paralg, w_table) -> None:
+    """Compile (or load from numba's cache) the gradient kernel and the table's update rule before the clock
+    starts: an empty batch, an empty push."""
+    empty = np.zeros(0)
+    batch_gradient(np.zeros(1), np.zeros(0, np.int64), empty, np.zeros(1, np.int64), empty, 0, 0, 0.0, 0,
+                   np.zeros(1))
+    alg.push(w_table, np.zeros(0, np.int64), np.zeros((0, 1)))
+
 
 def _take_rows(rows: loaders.LibSVM, order: np.ndarray) -> loaders.LibSVM:
     """The rows of a CSR set in ``order``."""

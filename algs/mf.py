@@ -144,7 +144,8 @@ class MF(paralg):
                     figures["test_rmse"] = rmse
                 elapsed = time.perf_counter() - start
                 done = rnd + 1 - self.start_round
-                figures["ratings/s"] = f"{done * self._n_total / elapsed:,.0f}" if elapsed > 0 and done > 0 else "-"
+                if elapsed > 0 and done > 0:
+                    figures["ratings/s"] = done * self._n_total / elapsed
             self.progress(rnd + 1, self.cfg.rounds, **figures)
         return complete
 

@@ -78,6 +78,12 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         #: the first round to run: 0, or the round of the checkpoint the job resumed from
         self.start_round = 0
         self._t0 = time.perf_counter()
+        self._progress_start: tuple[float, int] | None = None
+        self._last_clock = time.perf_counter()
+        path = os.environ.get("PARASOL_LOG_JSON")
+        self._log_json = open(path, "a") if path and runtime.index == 0 and runtime.role == "worker" else None
+        straggler = self.cfg.get("straggler")
+        self._slowdown = float(straggler["slowdown"]) if straggler and straggler["worker"] == runtime.index else 1.0
 
     # ------------------------------------------------------------ identity
     @property
@@ -145,6 +151,9 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             self.log(f"resuming from {self._resume} (round {self.start_round})")
 
     def _stop(self) -> None:
+        if self._log_json is not None:
+            self._log_json.close()
+            self._log_json = None
         for t in self._tables.values():
             t.close()
         self._tables.clear()
@@ -278,13 +287,19 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         Every ``checkpoint_every`` rounds, the workers also wait for each other
         and save a checkpoint.
         """
+        if self._progress_start is None:  # rounds are timed from the start of the first one
+            self._progress_start = (self._last_clock, self._round)
+        if self._slowdown > 1.0:  # a deliberate straggler: stretch this iteration
+            time.sleep((self._slowdown - 1.0) * (time.perf_counter() - self._last_clock))
         self._round += 1
         every = self.cfg.checkpoint_every
         if every and self._round % every == 0:
             c = self._clocks.tick(staleness=0)
             self._save_checkpoint()
-            return c
-        return self._clocks.tick()
+        else:
+            c = self._clocks.tick()
+        self._last_clock = time.perf_counter()
+        return c
 
     @property
     def round(self) -> int:
@@ -335,6 +350,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         every node's updates are sent and every cache is refreshed before it returns.
         """
         rt = self._rt
+        self._last_clock = time.perf_counter()
         top = int(self.allreduce(self._clocks.clock, op="max"))
         if self._clocks.clock < top:
             self._clocks.clocks[self.worker_id] = top
@@ -443,13 +459,50 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             print(message, flush=True)
 
     def progress(self, round_: int, rounds: int, **figures) -> None:
-        """One progress line on the master: round, figures, clock spread, elapsed time."""
+        """Report a finished round on the master: one line (a bar when the launcher's output is a
+        terminal), and one JSON object in the ``--log-json`` file.
+
+        The line shows the round, the algorithm's ``figures`` (loss, quality,
+        updates per second...), the spread of worker clocks (how stale the job
+        runs) and the time left, estimated from the rounds so far.
+        ``run_parasol --quiet`` silences the line, not the JSON log.
+        """
         if not self.is_master:
+            return
+        now = time.perf_counter()
+        t0, r0 = self._progress_start or (self._t0, 0)
+        left = (now - t0) / (round_ - r0) * (rounds - round_) if round_ > r0 and rounds >= round_ else None
+        spread = self._clocks.spread() if self._clocks is not None else 0
+        if self._log_json is not None:
+            record = {"round": round_, "rounds": rounds, "seconds": now - self._t0,
+                      "train_seconds": now - t0, "clock_spread": spread,
+                      "seconds_left": left, "worker": self.worker_id}
+            record.update({k: (float(v) if isinstance(v, (np.floating, np.integer)) else v)
+                           for k, v in figures.items()})
+            self._log_json.write(json.dumps(record) + "\n")
+            self._log_json.flush()
+        if os.environ.get("PARASOL_QUIET"):
             return
         parts = [f"round {round_:>3}/{rounds}"]
         for key, val in figures.items():
-            parts.append(f"{key} {val:.4g}" if isinstance(val, float) else f"{key} {val}")
-        if self._clocks is not None:
-            parts.append(f"clock spread {self._clocks.spread()}")
-        parts.append(f"{time.perf_counter() - self._t0:.1f} s")
-        print("  ".join(parts), flush=True, file=sys.stdout)
+            parts.append(f"{key} {_fmt(val)}")
+        parts.append(f"clock spread {spread}")
+        parts.append(f"{now - self._t0:.1f} s")
+        if left is not None:
+            parts.append(f"~{left:.1f} s left")
+        line = "  ".join(parts)
+        if os.environ.get("PARASOL_TTY") and rounds > 0:
+            filled = int(20 * min(round_, rounds) / rounds)
+            line = f"[{'#' * filled}{'.' * (20 - filled)}] " + line
+        print(line, flush=True, file=sys.stdout)
+
+
+
+def _fmt(value) -> str:
+    """A figure for a progress line: 4 significant digits, thousands separators for big numbers."""
+    if isinstance(value, (bool, str)) or value is None:
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    v = float(value)
+    return f"{v:,.0f}" if abs(v) >= 10_000 else f"{v:.4g}"

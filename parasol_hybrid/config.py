@@ -72,6 +72,17 @@ def at_least(low: int | float) -> Callable[[Any], str | None]:
     return check
 
 
+def _check_straggler(value) -> str | None:
+    if set(value) != {"worker", "slowdown"}:
+        return 'must be {"worker": W, "slowdown": F}'
+    w, f = value["worker"], value["slowdown"]
+    if not isinstance(w, int) or isinstance(w, bool) or w < 0:
+        return "worker must be a non-negative integer"
+    if not isinstance(f, (int, float)) or isinstance(f, bool) or not f >= 1.0:
+        return "slowdown must be a number >= 1"
+    return None
+
+
 def str_or_str_list(value) -> str | None:
     """A check for path keys: a string or a non-empty list of strings."""
     if isinstance(value, list) and (not value or not all(isinstance(v, str) for v in value)):
@@ -95,6 +106,9 @@ CORE_OPTIONS: dict[str, Option] = {
     "simulate_nodes": Option(int, 1, f"split the local ranks into this many simulated nodes "
                                      f"(env {ENV_SIMULATE_NODES} overrides)", at_least(1)),
     "log_every": Option(int, 1, "log progress every this many rounds", at_least(1)),
+    "straggler": Option(dict, None, "slow one worker down on purpose, for benchmarks and tests: "
+                        '{"worker": W, "slowdown": F} makes every iteration of worker W take F times as long',
+                        _check_straggler, nullable=True),
     "checkpoint_every": Option(int, 0, "save every table every this many clocks (0: never)", at_least(0)),
     "checkpoint_dir": Option(str, None, "where checkpoints go (default: <output>/checkpoints)", nullable=True),
     "resume": Option(str, None, f"a checkpoint folder to resume from (env {'PARASOL_RESUME'} overrides)",

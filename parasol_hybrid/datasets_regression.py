@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_regression", "diabetes", "cancer_area", "prepare"]
+__all__ = ["cancer_area", "diabetes", "prepare", "write_regression"]
 
 
 def write_regression(path: Path, X: np.ndarray, y: np.ndarray) -> Path:

@@ -381,7 +381,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mpiexec", metavar="PATH", help="the mpiexec to use (default: the one next to python)")
     p.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
                    help="after Ctrl-C/SIGTERM, how long ranks may take to stop before SIGKILL (default 5)")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress lines either)")
+    p.add_argument("--log-json", metavar="FILE",
+                   help="append one JSON object per round (worker 0's progress) to FILE")
     p.add_argument("--resume", metavar="DIR",
                    help="resume from the last complete checkpoint in DIR (sets PARASOL_RESUME for the ranks)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command each rank runs")
@@ -408,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
+    if args.log_json:
+        os.environ["PARASOL_LOG_JSON"] = os.path.abspath(args.log_json)
+    if args.quiet:
+        os.environ["PARASOL_QUIET"] = "1"
+    if sys.stdout.isatty():
+        os.environ["PARASOL_TTY"] = "1"
     if args.resume:
         if not os.path.isdir(args.resume):
             print(f"{PROG}: error: --resume {args.resume}: no such folder", file=sys.stderr)

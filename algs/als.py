@@ -1,0 +1,300 @@
+"""Matrix factorisation by alternating least squares (ALS), on the parameter server.
+
+Model: ``rating ≈ mu + bu[u] + bi[i] + P[u]·Q[i]`` (``biases: true``, the
+default) or ``rating ≈ mu + P[u]·Q[i]`` (``biases: false``); ``mu`` is the mean
+training rating. ALS minimises
+
+    Σ (r - r̂)²  +  reg · Σ_u w_u (‖P[u]‖² + bu[u]²)  +  reg · Σ_i w_i (‖Q[i]‖² + bi[i]²)
+
+with ``w = n`` (the row's number of ratings: weighted-λ, ALS-WR, Zhou et al.
+2008; ``weighted: true``, the default) or ``w = 1`` (plain λ). Each half-step
+fixes one side and solves, per row, the ``(k+1)×(k+1)`` (``k×k`` without
+biases) regularised normal equations exactly, by Cholesky: the objective never
+goes up.
+
+Every worker loads the ratings twice: partitioned by user (``fmap``: all of a
+user's ratings on one worker) and by item (``smap``). Per round it solves its
+users against Q (read in place from the node's shards or, in cluster mode,
+from the node's cache of remote shards), writes their rows of P and bu in
+place, ``sync()``; then solves its items against P, ``clock()``. A row has
+one writer, so in-place writes are exact; the round's updates are visible to
+every worker after the barrier (ALS is a BSP method: with ``staleness`` != 0
+an extra ``sync()`` ends each round).
+
+Start: ``rng = numpy.random.default_rng(seed)``; ``P = rng.normal(0, init_std,
+(users, k))``, then ``Q = rng.normal(0, init_std, (items, k))`` from the same
+generator, biases 0; rows are in the order of ``users.txt`` / ``items.txt``
+(ids sorted as strings).
+
+Outputs in ``output``: ``P.npy``, ``Q.npy``, ``bu.npy``, ``bi.npy`` (float64),
+``users.txt``, ``items.txt`` (the ids of the rows, in order), ``history.tsv``
+(``round objective train_rmse test_rmse``), ``metrics.json`` with
+``test_rmse`` (with ``test_input``; unseen users/items get mu plus the known
+bias), ``train_rmse``, ``objective``, ``seconds``, ``cross_node_bytes``.
+
+    run_parasol --config algs/configs/als.json python algs/als.py
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mf_kernels import index_of, sse  # noqa: E402
+
+from parasol_hybrid import Option, paralg, run  # noqa: E402
+from parasol_hybrid import data as loaders  # noqa: E402
+
+
+@njit(cache=True, nogil=True)
+def cholesky_solve(A, b, x):
+    """Solve ``A x = b`` for symmetric positive definite ``A`` given by its lower triangle.
+
+    ``A`` is overwritten by its Cholesky factor; returns False if ``A`` is not positive definite.
+    """
+    d = b.shape[0]
+    for j in range(d):
+        s = A[j, j]
+        for m in range(j):
+            s -= A[j, m] * A[j, m]
+        if s <= 0.0:
+            return False
+        A[j, j] = math.sqrt(s)
+        for i in range(j + 1, d):
+            s = A[i, j]
+            for m in range(j):
+                s -= A[i, m] * A[j, m]
+            A[i, j] = s / A[j, j]
+    for i in range(d):
+        s = b[i]
+        for m in range(i):
+            s -= A[i, m] * x[m]
+        x[i] = s / A[i, i]
+    for i in range(d - 1, -1, -1):
+        s = x[i]
+        for m in range(i + 1, d):
+            s -= A[m, i] * x[m]
+        x[i] = s / A[i, i]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def solve_side(X, XB, Y, YB, rows, indptr, other, target, reg, weighted, biases):
+    """One ALS half-step over this worker's groups, writing rows of ``X`` (and ``XB``) in place.
+
+    Group ``g`` (ratings ``indptr[g]:indptr[g+1]``) is row ``rows[g]`` of X; its
+    ratings pair it with rows ``other[t]`` of the fixed side ``Y`` and have
+    value ``target[t]`` (rating - mu). With biases the unknown is
+    ``[X[row], XB[row]]`` against features ``[Y[o], 1]`` and target
+    ``target - YB[o]``. Returns the number of groups whose system was not
+    positive definite (left unchanged).
+    """
+    SX = len(X)
+    SY = len(Y)
+    k = X[0].shape[1]
+    d = k + 1 if biases else k
+    A = np.empty((d, d))
+    b = np.empty(d)
+    z = np.empty(d)
+    sol = np.empty(d)
+    failed = 0
+    for g in range(rows.shape[0]):
+        for a in range(d):
+            b[a] = 0.0
+            for c in range(d):
+                A[a, c] = 0.0
+        for t in range(indptr[g], indptr[g + 1]):
+            o = other[t]
+            yo = Y[o % SY]
+            ro = o // SY
+            for j in range(k):
+                z[j] = yo[ro, j]
+            y = target[t]
+            if biases:
+                z[k] = 1.0
+                y -= YB[o % SY][ro, 0]
+            for a in range(d):
+                za = z[a]
+                b[a] += y * za
+                for c in range(a + 1):
+                    A[a, c] += za * z[c]
+        lam = reg * (indptr[g + 1] - indptr[g]) if weighted else reg
+        for a in range(d):
+            A[a, a] += lam
+        if not cholesky_solve(A, b, sol):
+            failed += 1
+            continue
+        row = rows[g]
+        xs = X[row % SX]
+        rr = row // SX
+        for j in range(k):
+            xs[rr, j] = sol[j]
+        if biases:
+            XB[row % SX][rr, 0] = sol[k]
+    return failed
+
+
+@njit(cache=True, nogil=True)
+def penalty(X, XB, rows, indptr, weighted):
+    """Σ over groups of ``w_g (‖X[row]‖² + XB[row]²)`` with ``w_g`` = the group's size or 1."""
+    SX = len(X)
+    k = X[0].shape[1]
+    total = 0.0
+    for g in range(rows.shape[0]):
+        row = rows[g]
+        xs = X[row % SX]
+        rr = row // SX
+        s = XB[row % SX][rr, 0] ** 2
+        for j in range(k):
+            s += xs[rr, j] * xs[rr, j]
+        total += s * (indptr[g + 1] - indptr[g] if weighted else 1.0)
+    return total
+
+
+def group(keys: np.ndarray, others: np.ndarray, values: np.ndarray):
+    """Ratings grouped by ``keys``: (distinct keys, indptr, others, values) in key order."""
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    rows, starts = np.unique(k, return_index=True)
+    indptr = np.append(starts, len(k)).astype(np.int64)
+    return rows.astype(np.int64), indptr, np.ascontiguousarray(others[order]), np.ascontiguousarray(values[order])
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+class ALS(paralg):
+    """ALS(-WR) matrix factorisation; factors and biases in float64 tables."""
+
+    options = {
+        "k": Option(int, 10, "number of latent factors", check=_positive),
+        "reg": Option(float, 0.1, "regularisation λ (times the row's rating count when 'weighted')",
+                      check=_positive),
+        "weighted": Option(bool, True, "weighted-λ (ALS-WR): penalty reg·n_u·‖p_u‖²; false: reg·‖p_u‖²"),
+        "biases": Option(bool, True, "learn user and item biases with the factors"),
+        "init_std": Option(float, 0.1, "std of the initial factors", check=_non_negative),
+    }
+
+    def solve(self) -> None:
+        cfg = self.cfg
+        by_user = self.load(pattern="fmap")
+        by_item = self.load(pattern="smap")
+        users = self.vocabulary(by_user.rows)
+        items = self.vocabulary(by_item.cols)
+        n_total = self.allreduce(len(by_user))
+        mu = self.allreduce(float(by_user.values.sum())) / max(n_total, 1)
+        bad = self.allreduce(int(by_user.bad_lines))
+
+        u = index_of(users, by_user.rows)
+        i = index_of(items, by_user.cols)
+        r = by_user.values.astype(np.float64)
+        user_side = group(u, i, r - mu)
+        item_side = group(index_of(items, by_item.cols), index_of(users, by_item.rows),
+                          by_item.values.astype(np.float64) - mu)
+
+        k = cfg.k
+        P = self.table("P", (len(users), k), "float64")
+        Q = self.table("Q", (len(items), k), "float64")
+        BU = self.table("bu", (len(users), 1), "float64")
+        BI = self.table("bi", (len(items), 1), "float64")
+        if self.start_round == 0 and self.is_master:
+            rng = np.random.default_rng(cfg.seed)
+            self.push(P, np.arange(len(users)), rng.normal(0.0, cfg.init_std, (len(users), k)), rule="assign")
+            self.push(Q, np.arange(len(items)), rng.normal(0.0, cfg.init_std, (len(items), k)), rule="assign")
+        self.sync()
+
+        test = None
+        if self.is_master and cfg.test_input:
+            t = loaders.parse_ratings(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
+                                      on_bad_line=cfg.on_bad_line)
+            test = (index_of(users, t.rows), index_of(items, t.cols), t.values.astype(np.float64))
+
+        def test_rmse():
+            if test is None or len(test[2]) == 0:
+                return None
+            return float(np.sqrt(sse(P.shards, Q.shards, BU.shards, BI.shards, *test, mu) / len(test[2])))
+
+        def figures():  # collective: (objective, train_rmse)
+            mine = np.array([sse(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, mu),
+                             penalty(P.shards, BU.shards, user_side[0], user_side[1], cfg.weighted),
+                             penalty(Q.shards, BI.shards, item_side[0], item_side[1], cfg.weighted)])
+            tot = self.allreduce(mine)
+            return float(tot[0] + cfg.reg * (tot[1] + tot[2])), float(np.sqrt(tot[0] / max(n_total, 1)))
+
+        history = []
+        failed = 0
+        start = time.perf_counter()
+        for rnd in range(self.start_round, cfg.rounds):
+            failed += solve_side(P.shards, BU.shards, Q.shards, BI.shards, *user_side, cfg.reg, cfg.weighted,
+                                 cfg.biases)
+            self.sync()
+            failed += solve_side(Q.shards, BI.shards, P.shards, BU.shards, *item_side, cfg.reg, cfg.weighted,
+                                 cfg.biases)
+            self.clock()
+            if self.staleness != 0:
+                self.sync()
+            if (rnd + 1) % cfg.log_every == 0 or rnd + 1 == cfg.rounds:
+                objective, train_rmse = figures()
+                rmse = test_rmse()
+                history.append((rnd + 1, objective, train_rmse, rmse))
+                shown = {"objective": objective, "train_rmse": train_rmse}
+                if rmse is not None:
+                    shown["test_rmse"] = rmse
+                self.progress(rnd + 1, cfg.rounds, **shown)
+        self.sync()
+        seconds = self.allreduce(time.perf_counter() - start, op="max")
+        failed = self.allreduce(failed)
+
+        objective, train_rmse = figures()
+        metrics = {
+            "train_rmse": train_rmse,
+            "objective": objective,
+            "seconds": seconds,
+            "seconds_per_round": seconds / max(cfg.rounds - self.start_round, 1),
+            "global_mean": mu,
+            "ratings": n_total,
+            "users": len(users),
+            "items": len(items),
+            "rounds": cfg.rounds,
+            "start_round": self.start_round,
+            "k": k,
+            "reg": cfg.reg,
+            "weighted": cfg.weighted,
+            "biases": cfg.biases,
+            "singular_rows": failed,
+            "bad_lines": bad,
+            "cross_node_bytes": self.cross_node_bytes(),
+        }
+        if self.is_master:
+            rmse = test_rmse()
+            if rmse is not None:
+                metrics["test_rmse"] = rmse
+                metrics["test_ratings"] = int(len(test[2]))
+            for t in (P, Q, BU, BI):
+                self.save_table(t)
+            self.output_path("users.txt").write_text("".join(f"{x}\n" for x in users))
+            self.output_path("items.txt").write_text("".join(f"{x}\n" for x in items))
+            self.output_path("history.tsv").write_text("round\tobjective\ttrain_rmse\ttest_rmse\n" + "".join(
+                f"{a}\t{b!r}\t{c!r}\t{'' if d is None else repr(d)}\n" for a, b, c, d in history))
+            self.write_metrics(metrics)
+            line = f"done: objective {objective:.6g}  train_rmse {train_rmse:.4f}"
+            if rmse is not None:
+                line += f"  test_rmse {rmse:.4f}"
+            self.log(line + f"  {seconds:.2f} s")
+        self.sync()
+
+
+if __name__ == "__main__":
+    run(ALS)
