@@ -114,6 +114,7 @@ class MF(paralg):
             "bad_lines": bad,
             "max_clock_lead": self.allreduce(self.clocks.max_lead, op="max"),
             "cross_node_bytes": self.cross_node_bytes(),
+            **self._traffic_model(u, i, k),
         }
         if self.is_master:
             rmse = test_rmse()
@@ -130,6 +131,27 @@ class MF(paralg):
                 line += f"  test_rmse {rmse:.4f}"
             self.log(line + f"  {metrics['ratings_per_second']:,.0f} ratings/s  {seconds:.2f} s")
         self.sync()
+
+    def _traffic_model(self, u: np.ndarray, i: np.ndarray, k: int) -> dict:
+        """Per round, the bytes of the rows of remote shards that the workers update, counted per node
+        (what the node agents send: the union of the node's workers' rows) and per worker (what
+        workers sending their own updates would send). Collective; empty on one node."""
+        if self.nnodes == 1:
+            return {}
+        S = self.nserver
+        local = {self._rt.layout.index_of[r] for r in self._rt.layout.servers_on(self.node_id)}
+        remote_u = np.unique(u[~np.isin(u % S, list(local))])
+        remote_i = np.unique(i[~np.isin(i % S, list(local))])
+        parts = self.allgather((self.node_id, remote_u, remote_i))
+        row = 8 + 4 * k + 8 + 4  # a factor row and a bias row, each with its key
+        per_worker = sum(len(ru) + len(ri) for _, ru, ri in parts) * row
+        per_node = 0
+        for node in {n for n, _, _ in parts}:
+            us = np.unique(np.concatenate([ru for n, ru, _ in parts if n == node]))
+            its = np.unique(np.concatenate([ri for n, _, ri in parts if n == node]))
+            per_node += (len(us) + len(its)) * row
+        return {"push_bytes_per_round_node_aggregated": per_node,
+                "push_bytes_per_round_per_worker": per_worker}
 
     def _show(self, stats, shown: int, complete: int, test_rmse, start: float) -> int:
         """Print the rounds that every worker has finished (master only); returns the next to show."""

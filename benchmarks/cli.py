@@ -19,12 +19,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from . import mf_bench, pushpull
+from . import crossnode, mf_bench, mf_nodes, pushpull
 from .common import QUIET_CORES, BenchError, say
 
 __all__ = ["main", "BENCHMARKS"]
 
-BENCHMARKS = {"pushpull": pushpull, "mf": mf_bench}
+BENCHMARKS = {"pushpull": pushpull, "mf": mf_bench, "crossnode": crossnode, "mfnodes": mf_nodes}
 HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", "", "others (quiet)"]
 
 

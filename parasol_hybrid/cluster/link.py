@@ -82,6 +82,42 @@ class NodeLink:
                 raise TableError(f"server {server} refused {Op.NAMES[op]}: {msg.extra.decode(errors='replace')}")
             return msg
 
+    def stream(self, server: int, requests, window: int = 8) -> int:
+        """Send requests (dicts of ``op`` and fields) to ``server`` with at most ``window`` unanswered.
+
+        For big transfers: the sends overlap the server's work and the
+        replies, and the window bounds what is in flight (flow control).
+        Returns the number of requests; an ERROR reply raises TableError.
+        """
+        sock = self._sock(server)
+        outstanding: set[int] = set()
+        sent = 0
+
+        def collect(block: bool) -> None:
+            while outstanding:
+                if not sock.poll(int(self.timeout * 1000) if block else 0):
+                    if block:
+                        raise JobError(f"server {server} did not answer within {self.timeout:.0f} s")
+                    return
+                msg = decode(sock.recv_multipart(copy=False)[1:])
+                if msg.op == Op.ERROR:
+                    raise TableError(f"server {server} refused a request: {msg.extra.decode(errors='replace')}")
+                outstanding.discard(msg.reqid)
+                block = False
+
+        for req in requests:
+            while len(outstanding) >= window:
+                collect(block=True)
+            reqid = next(self._ids)
+            fields = dict(req)
+            op = fields.pop("op")
+            self.send(server, encode(op, reqid=reqid, **fields))
+            outstanding.add(reqid)
+            sent += 1
+        while outstanding:
+            collect(block=True)
+        return sent
+
     def close(self) -> None:
         for sock in self._socks.values():
             sock.close(linger=0)
