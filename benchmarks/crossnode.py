@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import BENCH_DIR, figure, median, run_job, say, verdict
+from .common import BENCH_DIR, figure, run_job, say, verdict
 
 __all__ = ["run", "rows", "GOALS"]
 
