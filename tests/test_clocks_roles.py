@@ -184,7 +184,12 @@ def test_assign_roles_properties(sizes, data):
     nserver = data.draw(st.integers(nnodes, size - 1) if size > nnodes else st.just(None))
     if nserver is None:
         return
-    layout = assign_roles(keys, size - nserver, nserver)
+    try:
+        layout = assign_roles(keys, size - nserver, nserver)
+    except ConfigError as exc:  # only when round robin would leave a node without a worker
+        assert "servers only" in str(exc)
+        return
+    assert all(layout.workers_on(n) for n in range(nnodes)), "every node needs a worker"
     assert len(layout.servers) == nserver and len(layout.workers) == size - nserver
     per_node = [len(layout.servers_on(n)) for n in range(nnodes)]
     assert min(per_node) >= 1, "every node needs a server"
@@ -204,6 +209,8 @@ def test_assign_roles_errors():
     assert "4 ranks" in str(info.value) and "3" in str(info.value)
     with pytest.raises(ConfigError, match="nworker"):
         assign_roles(["a", "a"], nworker=0, nserver=2)
+    with pytest.raises(ConfigError, match="servers only"):
+        assign_roles(["a", "a", "b"], nworker=1, nserver=2)
 
 
 @pytest.mark.parametrize("size, k", [(1, 1), (4, 2), (5, 2), (7, 3), (8, 8), (10, 4)])

@@ -83,7 +83,9 @@ def assign_roles(node_keys: list, nworker: int, nserver: int) -> Layout:
             break
     for n in range(nnodes):
         if not any(not is_server[r] for r in range(size) if node_of[r] == n):
-            pass  # a node of servers only is allowed (it serves, it does not compute)
+            ranks = [r for r in range(size) if node_of[r] == n]
+            raise ConfigError(f"node {n} (ranks {ranks}) would have servers only: every node needs a worker "
+                              f"as well (use more ranks per node: nworker >= number of nodes)")
     index_of = [0] * size
     w = s = 0
     for r in range(size):
