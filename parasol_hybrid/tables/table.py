@@ -44,6 +44,7 @@ class Table:
         self.remote = remote
         self._link = link
         self._rule = get_rule(spec.rule)
+        self._checked: dict[str, object] = {}  # rule name -> Rule, once checked against this table
         self._hp = self._rule.hyper_array(dict(spec.hyper))
         self.dtype = np.dtype(spec.dtype)
 
@@ -73,6 +74,8 @@ class Table:
 
     # ------------------------------------------------------------------ checks
     def _keys(self, keys) -> np.ndarray:
+        if type(keys) is np.ndarray and keys.dtype == np.int64 and keys.ndim == 1 and keys.flags.c_contiguous:
+            return keys  # the common case, checked in a few attribute reads
         keys = np.asarray(keys)
         if keys.ndim == 0:
             keys = keys.reshape(1)
@@ -85,6 +88,10 @@ class Table:
         return np.ascontiguousarray(keys)
 
     def _values(self, keys: np.ndarray, values, what: str) -> np.ndarray:
+        if (type(values) is np.ndarray and values.dtype == self.dtype and values.ndim == 2
+                and values.shape[0] == keys.shape[0] and values.shape[1] == self.spec.dim
+                and values.flags.c_contiguous):
+            return values  # the common case
         values = np.asarray(values)
         if values.dtype != self.dtype:
             if not np.can_cast(values.dtype, self.dtype, casting="same_kind"):
@@ -156,10 +163,17 @@ class Table:
         if self.spec.exact:
             with self.locked():
                 self._push_unlocked(keys, deltas, rule, **hyper)
+        elif name == "add":  # the hot path: straight to the kernel
+            bad = scatter_add(self.shards, self.spec.rows, keys, deltas)
+            if bad >= 0:
+                self._bad_key(keys, bad)
         else:
             self._push_unlocked(keys, deltas, rule, **hyper)
 
     def _check_rule(self, name: str):
+        r = self._checked.get(name)
+        if r is not None:
+            return r
         r = self._rule if name == self.spec.rule else get_rule(name)
         if self.dtype.name not in r.dtypes:
             raise TableError(f"table {self.name!r}: rule {name!r} does not apply to {self.dtype} tables")
@@ -168,6 +182,7 @@ class Table:
                 f"table {self.name!r}: rule {name!r} needs {r.state_slots} state slot(s) per row; "
                 f"declare the table with rule={name!r}"
             )
+        self._checked[name] = r
         return r
 
     def _push_unlocked(self, keys: np.ndarray, deltas: np.ndarray, rule: str | None, **hyper) -> None:
