@@ -41,7 +41,7 @@ try:
 except ImportError:  # an optional extra: pip install .[bench]
     ray = None
 
-__all__ = ["available", "train", "main"]
+__all__ = ["available", "main", "train"]
 
 WHY_MISSING = "ray is not installed (it is an optional extra: pip install '.[bench]')"
 

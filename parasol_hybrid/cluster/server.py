@@ -228,7 +228,8 @@ class Server:
             base = dict(sh.spec.hyper) if name == sh.spec.rule else {}
             hp = rule.hyper_array({**base, **hyper})
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, ParasolError) as exc:
-            raise RequestError(f"bad PUSH_RULE rule: {exc}") from None
+            raise RequestError(f"bad PUSH_RULE rule {bytes(extra[:80])!r} (want JSON {{\"rule\": name, "
+                               f"\"hyper\": {{...}}}}): {exc}") from None
         if sh.array.dtype.name not in rule.dtypes or rule.state_slots > sh.spec.state_slots:
             raise RequestError(f"rule {rule.name!r} does not apply to table {sh.spec.name!r}")
         return rule, hp

@@ -80,6 +80,11 @@ def set_field(head: bytes, offset: int, fmt: str, value: int) -> bytes:
     return bytes(b)
 
 
+
+def _rule(name: bytes) -> bytes:
+    """The extra frame of a PUSH_RULE naming ``name`` (JSON, as the library sends it)."""
+    return json.dumps({"rule": name.decode("latin-1"), "hyper": {}}).encode()
+
 class Attacker:
     """Worker 0's raw channel to one server: send frames, classify the answer, tally per case."""
 
@@ -263,7 +268,7 @@ class SecFuzz(paralg):
         bases = [
             lambda: encode(Op.PUSH_ADD, tf, S, rid(), keys=odd_f[:4], values=np.zeros((4, F_DIM), np.float32)),
             lambda: encode(Op.PUSH_RULE, tf, S, rid(), keys=odd_f[:3], values=np.zeros((3, F_DIM), np.float32),
-                           extra=b"add"),
+                           extra=_rule(b"add")),
             lambda: encode(Op.PULL, ti, S, rid(), keys=odd_i[:5]),
             lambda: encode(Op.PULL_SHARD, tf, S, rid()),
             lambda: encode(Op.PUSH_ADD, ti, S, rid(), keys=odd_i[:2], values=np.zeros((2, 1), np.int64)),
@@ -317,17 +322,17 @@ class SecFuzz(paralg):
             "pull_unknown_table": encode(Op.PULL, 9, S, rid(), keys=[1]),
             "pull_shard_other_shard": encode(Op.PULL_SHARD, tf, 0, rid()),
             "pull_shard_unknown_table": encode(Op.PULL_SHARD, 12, S, rid()),
-            "rule_unknown": push_f([1], op=Op.PUSH_RULE, extra=b"nope"),
-            "rule_empty_name": push_f([1], op=Op.PUSH_RULE, extra=b""),
+            "rule_unknown": push_f([1], op=Op.PUSH_RULE, extra=_rule(b"nope")),
+            "rule_empty_name": push_f([1], op=Op.PUSH_RULE, extra=_rule(b"")),
             "rule_non_ascii": push_f([1], op=Op.PUSH_RULE, extra=b"\xff\xfe"),
-            "rule_long_name": push_f([1], op=Op.PUSH_RULE, extra=b"a" * 4000),
-            "rule_code_like": push_f([1], op=Op.PUSH_RULE, extra=b"__import__('os').system('true')"),
-            "rule_stateful_on_plain_table": push_f([1], op=Op.PUSH_RULE, extra=b"adagrad"),
+            "rule_long_name": push_f([1], op=Op.PUSH_RULE, extra=_rule(b"a" * 4000)),
+            "rule_code_like": push_f([1], op=Op.PUSH_RULE, extra=_rule(b"__import__('os').system('true')")),
+            "rule_stateful_on_plain_table": push_f([1], op=Op.PUSH_RULE, extra=_rule(b"adagrad")),
             "rule_float_only_on_int_table": encode(Op.PUSH_RULE, ti, S, rid(), keys=[1],
-                                                   values=np.ones((1, 1), np.int64), extra=b"sgd"),
-            "rule_key_out_of_range": push_f([F_ROWS + 1], op=Op.PUSH_RULE, extra=b"add"),
-            "rule_wrong_shard": push_f([1, 2], op=Op.PUSH_RULE, extra=b"add"),
-            "rule_wrong_dtype": push_f([1], np.ones((1, F_DIM), np.float64), op=Op.PUSH_RULE, extra=b"add"),
+                                                   values=np.ones((1, 1), np.int64), extra=_rule(b"sgd")),
+            "rule_key_out_of_range": push_f([F_ROWS + 1], op=Op.PUSH_RULE, extra=_rule(b"add")),
+            "rule_wrong_shard": push_f([1, 2], op=Op.PUSH_RULE, extra=_rule(b"add")),
+            "rule_wrong_dtype": push_f([1], np.ones((1, F_DIM), np.float64), op=Op.PUSH_RULE, extra=_rule(b"add")),
             "sparse_push_on_dense": push_f([1], op=Op.SPARSE_PUSH),
             "sparse_pull_on_dense": encode(Op.SPARSE_PULL, tf, S, rid(), keys=[1]),
             "sparse_items_on_dense": encode(Op.SPARSE_ITEMS, tf, S, rid()),
@@ -343,7 +348,7 @@ class SecFuzz(paralg):
 
         # truncated, extended, missing or extra frames of pushes that would otherwise be valid
         good = [bytes(x) for x in push_f([1, 3], np.full((2, F_DIM), 100.0, np.float32))]
-        rule = [bytes(x) for x in push_f([1, 3], np.full((2, F_DIM), 100.0, np.float32), op=Op.PUSH_RULE, extra=b"add")]
+        rule = [bytes(x) for x in push_f([1, 3], np.full((2, F_DIM), 100.0, np.float32), op=Op.PUSH_RULE, extra=_rule(b"add"))]
         hdr, keys, vals = good
         truncated = {
             "header_truncated": [hdr[:-1], keys, vals],
