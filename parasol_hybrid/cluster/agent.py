@@ -34,7 +34,7 @@ from numba import njit
 
 from ..tables.shard import Shard
 from ..tables.spec import TableSpec
-from ..transport.security import secure_client
+from ..transport.security import connect_dealer
 from ..transport.wire import Op, WireError, decode, encode
 from .link import frames_nbytes
 
@@ -145,11 +145,7 @@ class NodeAgent:
     def _sock(self, server: int) -> zmq.Socket:
         sock = self.socks.get(server)
         if sock is None:
-            sock = secure_client(self.rt.ctx.socket(zmq.DEALER), self.rt.keys)
-            sock.linger = 0
-            sock.sndhwm = 1000
-            sock.rcvhwm = 1000
-            sock.connect(self.rt.endpoints[server])
+            sock = connect_dealer(self.rt.ctx, self.rt.keys, self.rt.endpoints[server])
             self.socks[server] = sock
             if self._poller is not None:
                 self._poller.register(sock, zmq.POLLIN)

@@ -7,7 +7,7 @@ import itertools
 import zmq
 
 from ..errors import JobError, TableError
-from ..transport.security import secure_client
+from ..transport.security import connect_dealer
 from ..transport.wire import Message, Op, WireError, decode, encode
 
 __all__ = ["NodeLink", "frames_nbytes"]
@@ -40,11 +40,7 @@ class NodeLink:
     def _sock(self, server: int) -> zmq.Socket:
         sock = self._socks.get(server)
         if sock is None:
-            sock = secure_client(self.rt.ctx.socket(zmq.DEALER), self.rt.keys)
-            sock.linger = 0
-            sock.sndhwm = 1000
-            sock.rcvhwm = 1000
-            sock.connect(self.rt.endpoints[server])
+            sock = connect_dealer(self.rt.ctx, self.rt.keys, self.rt.endpoints[server])
             self._socks[server] = sock
         return sock
 

@@ -18,7 +18,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..staleness.clock import Clocks
 from ..tables.segment import check_job_id, new_job_id
-from ..transport.security import JobKeys, secure_server, start_authenticator
+from ..transport.security import QUEUE_LIMIT, JobKeys, secure_server, start_authenticator
 from .collectives import allgather_obj, barrier, bcast_obj, wait
 from .netif import bind_address
 from .roles import Layout, assign_roles, simulated_nodes
@@ -95,8 +95,8 @@ class Runtime:
             auth = start_authenticator(ctx, keys)
             sock = secure_server(ctx.socket(zmq.ROUTER), keys)
             sock.linger = 0
-            sock.rcvhwm = 1000          # bounded queues: a fast sender blocks, it cannot
-            sock.sndhwm = 1000          # exhaust a server's memory
+            sock.rcvhwm = QUEUE_LIMIT   # bounded queues: a fast sender blocks, it cannot
+            sock.sndhwm = QUEUE_LIMIT   # exhaust a server's memory
             sock.maxmsgsize = MAX_MESSAGE_BYTES
             try:
                 port = sock.bind_to_random_port(f"tcp://{address}")

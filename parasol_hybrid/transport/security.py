@@ -16,7 +16,11 @@ from dataclasses import dataclass
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-__all__ = ["JobKeys", "secure_server", "secure_client", "start_authenticator", "ZAP_DOMAIN"]
+__all__ = ["JobKeys", "secure_server", "secure_client", "connect_dealer", "start_authenticator", "ZAP_DOMAIN",
+           "QUEUE_LIMIT"]
+
+#: messages a socket queues per peer before a sender blocks (bounded queues)
+QUEUE_LIMIT = 1000
 
 ZAP_DOMAIN = "parasol"
 
@@ -51,6 +55,16 @@ def secure_client(sock: zmq.Socket, keys: JobKeys) -> zmq.Socket:
     sock.curve_serverkey = keys.server_public
     sock.curve_publickey = keys.client_public
     sock.curve_secretkey = keys.client_secret
+    return sock
+
+
+def connect_dealer(ctx: zmq.Context, keys: JobKeys, endpoint: str) -> zmq.Socket:
+    """A DEALER socket of the job (CURVE client, bounded queues, no linger) connected to ``endpoint``."""
+    sock = secure_client(ctx.socket(zmq.DEALER), keys)
+    sock.linger = 0
+    sock.sndhwm = QUEUE_LIMIT
+    sock.rcvhwm = QUEUE_LIMIT
+    sock.connect(endpoint)
     return sock
 
 
