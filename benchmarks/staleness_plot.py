@@ -55,10 +55,12 @@ def plot(result: dict, out: Path) -> dict[str, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     params = result["params"]
     runs = result["runs"]
-    modes = [m for m in params["modes"] if runs.get(m)]
+    modes = sorted((m for m in params["modes"] if runs.get(m)),  # BSP first, then by staleness, ASP last
+                   key=lambda m: (params["modes"][m] < 0, params["modes"][m]))
     targets = result["targets"]
     head = f"{result['goal']['headline_margin']:.2f}"
     straggler = params["straggler"]
@@ -101,13 +103,14 @@ def plot(result: dict, out: Path) -> dict[str, Path]:
         ax.set_ylabel("test RMSE")
         if xkey == 0:
             ax.set_xlabel("round (finished by every worker)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         else:
             ax.set_xlabel("seconds since the first round started")
-            ax.text(0.99, 0.99, f"▼ median time to BSP final +{float(head):.0%}", transform=ax.transAxes,
-                    ha="right", va="top", fontsize=8)
+            ax.text(0.01, 0.01, f"▼ median time to BSP final +{float(head):.0%}", transform=ax.transAxes,
+                    ha="left", va="bottom", fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right" if xkey == 0 else "center right", fontsize=9)
+        ax.legend(loc="upper right", fontsize=9)
         fig.tight_layout()
         path = out / FILES[name]
         fig.savefig(path)

@@ -290,6 +290,18 @@ def _validate(raw: dict[str, Any], options: dict[str, Option], check_files: bool
         values["resume"] = resume
     if "staleness" in options:
         _fold_staleness(raw, values)
+    straggler = values.get("straggler")
+    if straggler and "nworker" in values and straggler["worker"] >= values["nworker"]:
+        raise ConfigError(f"config key 'straggler': worker {straggler['worker']} does not exist "
+                          f"(nworker is {values['nworker']})")
+    nodes = values.get("simulate_nodes", 1)
+    if nodes > 1 and "nworker" in values and "nserver" in values:
+        from .cluster.roles import assign_roles, simulated_nodes  # every simulated node needs both roles
+
+        size = values["nworker"] + values["nserver"]
+        if nodes > size:
+            raise ConfigError(f"config key 'simulate_nodes' ({nodes}) is more than the job's ranks ({size})")
+        assign_roles(simulated_nodes(size, nodes), values["nworker"], values["nserver"])
     if check_files:
         for key in ("input", "test_input"):
             if values.get(key) is not None:

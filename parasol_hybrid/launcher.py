@@ -361,10 +361,35 @@ class _Job:
             self.say(f"removed {len(removed)} MPICH segment(s) of job {self.job_id}: {' '.join(removed)}")
 
 
+def unused_mpich_files(min_age: float = 60.0) -> list[str]:
+    """MPICH's /dev/shm/mpich_shm_* files that no process maps and that are older than ``min_age`` s
+    (an aborted job leaves them)."""
+    shm = Path("/dev/shm")
+    try:
+        candidates = [p for p in shm.iterdir() if p.name.startswith("mpich_shm_")]
+    except OSError:
+        return []
+    if not candidates:
+        return []
+    pids = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
+    mapped = mpich_files(pids)
+    now = time.time()
+    unused = []
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            if str(path) not in mapped and now - path.stat().st_mtime > min_age:
+                unused.append(str(path))
+    return sorted(unused)
+
+
 def _cleanup() -> int:
     removed = segment.sweep()
     for name in removed:
         print(f"removed /dev/shm/{name}")
+    for path in unused_mpich_files():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            print(f"removed {path} (MPICH's, of an ended job: no process maps it)")
     kept = len(segment.leftovers())
     print(f"{PROG}: removed {len(removed)} leftover segment(s) of ended jobs; {kept} of running jobs kept")
     return 0

@@ -55,6 +55,7 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     except ParasolError as exc:  # may be one rank's alone (its interface, its host): end the job
         print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {exc}", file=sys.stderr, flush=True)
         MPI.COMM_WORLD.Abort(2)
+        os._exit(2)  # Abort may return before the process manager ends this rank
     signal.signal(signal.SIGTERM, _sigterm)
     alg = server = None
     try:
@@ -83,4 +84,6 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
             if alg is not None:
                 alg._stop()
         finally:
-            MPI.COMM_WORLD.Abort(130 if isinstance(exc, KeyboardInterrupt) else 1)
+            code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+            MPI.COMM_WORLD.Abort(code)
+            os._exit(code)

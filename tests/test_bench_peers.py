@@ -53,20 +53,23 @@ def test_quick_peers_lr_against_scikit_learn(report):
         pytest.skip("scikit-learn is not installed (pip install '.[bench]')")
     lr = report["lr"]["breast_cancer"]
     assert lr["train_rows"] > 0 and lr["features"] == 30
-    assert set(lr["peers"]) == {"LogisticRegression", "SGDClassifier"}
+    assert set(lr["peers"]) == set(peers.PEERS)
     for peer in lr["peers"].values():
-        for key in ("fit_seconds", "test_logloss", "cold_wall_seconds"):
+        for key in ("full_fit_seconds", "test_logloss", "threshold"):
             assert _positive(peer[key]), (key, peer)
+        assert peer["reach"]["reached"] and 1 <= peer["reach"]["rounds"] <= peer["full_iterations"]
+        assert _positive(peer["reach"]["seconds"]) and _positive(peer["reach"]["wall_seconds"])
     assert set(lr["ours"]) == set(peers.LR_METHODS)
     for method, ours in lr["ours"].items():
         assert ours["jobs"], method
         for job in ours["jobs"].values():
             assert _positive(job["seconds"]) and _positive(job["wall_seconds"]) and _positive(job["test_logloss"])
+        assert set(ours["reach"]) == set(peers.PEERS)
         for peer, reach in ours["reach"].items():
             assert isinstance(reach["reached"], bool) and reach["rounds"] >= 1, (method, peer)
             assert _positive(reach["seconds"]) and reach["wall_seconds"] >= reach["seconds"]
     rows = peers.rows(report)
-    assert any(r[0].startswith("LR breast_cancer: lbfgs vs LogisticRegression") for r in rows)
+    assert any(r[0].startswith("LR breast_cancer: s to test logloss") for r in rows)
 
 
 @pytest.mark.timeout(BENCH_TIMEOUT + 60)
@@ -97,12 +100,12 @@ def test_reach_finds_the_fewest_rounds_on_a_made_up_curve():
         calls.append(rounds)
         return {"test_logloss": 0.1 + 1.0 / rounds, "seconds": float(rounds), "wall_seconds": rounds + 2.0}
 
-    got = peers._reach(get, target=(0.1 + 1.0 / 40) / peers.LR_SLACK + 1e-12, first=1, cap=256)
+    got = peers._reach(get, threshold=0.1 + 1.0 / 40 + 1e-12, first=1, cap=256)
     assert got["reached"] and 40 <= got["rounds"] <= 40 + 40 // 8
     assert got["seconds"] == float(got["rounds"]) and got["wall_seconds"] == got["rounds"] + 2.0
     assert calls[:7] == [1, 2, 4, 8, 16, 32, 64]
 
-    missed = peers._reach(get, target=0.05, first=1, cap=16)
+    missed = peers._reach(get, threshold=0.05, first=1, cap=16)
     assert not missed["reached"] and missed["rounds"] == 16
-    first_hit = peers._reach(get, target=10.0, first=4, cap=4)
+    first_hit = peers._reach(get, threshold=10.0, first=4, cap=4)
     assert first_hit["reached"] and first_hit["rounds"] == 4

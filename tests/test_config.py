@@ -147,11 +147,20 @@ def test_extra_options_merged():
     assert "did you mean" not in error_of({**BASE, "zzzzzz": 1})
 
 
+def test_straggler_must_name_a_worker():
+    assert load_config({**BASE, "straggler": {"worker": 1, "slowdown": 2.0}}).straggler["worker"] == 1
+    assert "worker 2 does not exist" in error_of({**BASE, "straggler": {"worker": 2, "slowdown": 2.0}})
+    assert "slowdown must be a number >= 1" in error_of({**BASE, "straggler": {"worker": 0, "slowdown": 0.5}})
+
+
 def test_env_overrides_simulate_nodes(monkeypatch):
-    assert load_config({**BASE, "simulate_nodes": 2}).simulate_nodes == 2
+    big = {"nworker": 3, "nserver": 3}
+    assert load_config({**big, "simulate_nodes": 2}).simulate_nodes == 2
     monkeypatch.setenv("PARASOL_SIMULATE_NODES", "3")
-    assert load_config({**BASE, "simulate_nodes": 2}).simulate_nodes == 3
-    assert load_config(dict(BASE)).simulate_nodes == 3
+    assert load_config({**big, "simulate_nodes": 2}).simulate_nodes == 3
+    assert load_config(dict(big)).simulate_nodes == 3
+    # every simulated node needs a server and a worker: checked before any rank starts
+    assert "must be at least the number of nodes" in error_of(dict(BASE))
     monkeypatch.setenv("PARASOL_SIMULATE_NODES", "0")
     msg = error_of(dict(BASE))
     assert "'simulate_nodes' must be at least 1" in msg and "PARASOL_SIMULATE_NODES" in msg
