@@ -19,21 +19,24 @@ The per-round log is worker 0's ``progress()`` (what ``run_parasol
 variable). Time is its ``train_seconds``: from the start of the first round,
 so loading and compiling do not count.
 
-Figures, per repeat and then the median over repeats (modes interleaved,
-order reversed every other repeat):
+Figures (modes interleaved within a repeat, order reversed every other
+repeat; see :func:`analyse`):
 
 - targets: ``(1 + m) ×`` BSP's final test RMSE (median over repeats), for
   ``m`` in ``TARGET_MARGINS``; the time to a target is the ``train_seconds``
-  of the first report at or below it (so it is late by up to one round);
-- time to each target of each mode vs BSP's in the same repeat (goal for
-  SSP: ``<= TIME_GOAL`` at the headline margin ``HEADLINE_MARGIN``);
+  of the first report at or below it (so it is late by up to one round),
+  and the rounds to it are kept too (they do not depend on the load);
+- time to each target of each mode vs BSP's (goal for SSP: ``<= TIME_GOAL``
+  at the headline margin ``HEADLINE_MARGIN``): the median of the mode's
+  quiet runs over the median of BSP's quiet runs (see :func:`_compare`);
 - final test RMSE (``metrics.json``, after every worker's last round) vs
   BSP's (goal ``<= QUALITY_GOAL``).
 
 Plots (matplotlib, Agg): ``staleness_rmse_vs_round.png`` and
 ``staleness_rmse_vs_seconds.png`` in the output folder, ``$PARASOL_BENCH_OUTPUT``
 (default ``bench-output/`` in the checkout) ``/staleness/``, with the result
-as ``staleness.json`` (``python -m benchmarks.staleness_plot`` redraws them).
+as ``staleness.json`` (``python -m benchmarks.staleness_plot`` recomputes the
+figures from it, pooling several runs, and redraws the plots).
 """
 
 from __future__ import annotations
@@ -49,8 +52,18 @@ from . import ratings_data
 from .common import QUIET_CORES, REPO, BenchError, interleave, median, run_job, say, verdict
 from .mf_bench import HYPER
 
-__all__ = ["run", "rows", "output_dir", "MODES", "STRAGGLER", "TARGET_MARGINS", "HEADLINE_MARGIN",
-           "TIME_GOAL", "QUALITY_GOAL"]
+__all__ = [
+    "HEADLINE_MARGIN",
+    "MODES",
+    "QUALITY_GOAL",
+    "STRAGGLER",
+    "TARGET_MARGINS",
+    "TIME_GOAL",
+    "analyse",
+    "output_dir",
+    "rows",
+    "run",
+]
 
 #: mode name -> staleness
 MODES = {"bsp": 0, "ssp1": 1, "ssp2": 2, "ssp4": 4, "asp": -1}
@@ -111,20 +124,30 @@ def rounds_to(points: list[list[float]], target: float) -> int | None:
     return None
 
 
-def _compare(mode: list, base: list, others: list[float], goal: str | None) -> dict:
-    """Per-repeat ``mode[r] / base[r]`` (None in ``mode``: not reached, counts as infinitely slow; repeats
-    where ``base`` is None are skipped), median over the quiet repeats if any, else over all."""
-    reps = [r for r in range(len(base)) if base[r] is not None and base[r] > 0]
-    calm = [r for r in reps if others[r] <= QUIET_CORES]
-    use = calm or reps
+def _compare(mode: list, base: list, mode_load: list[float], base_load: list[float], goal: str | None) -> dict:
+    """A mode's samples against BSP's (None: target never reached, counts as infinitely slow).
 
-    def ratio_of(rs):
-        return median_or_none([None if mode[r] is None else mode[r] / base[r] for r in rs])
-
-    return {"api": median_or_none([mode[r] for r in use]), "limit": median_or_none([base[r] for r in use]),
-            "ratio": ratio_of(use), "ratio_all_repeats": ratio_of(reps), "quiet_repeats": len(calm), "repeats": len(base),
-            "quiet_threshold_cores": QUIET_CORES, "api_samples": mode, "limit_samples": base,
-            "others_cores": others, "goal": goal}
+    Other sessions' load comes and goes within a minute and slows a run far
+    more than the mode does, so the two repeats of a pair rarely share it:
+    ``ratio`` is the median of the mode's quiet runs (other processes used at
+    most ``QUIET_CORES`` cores meanwhile) over the median of BSP's quiet runs.
+    When either side has no quiet run, it is the median over all repeats of
+    the per-repeat ratio, and ``quiet_repeats`` is 0 (the verdict gets a '?').
+    """
+    n = len(base)
+    quiet_mode = [r for r in range(n) if mode_load[r] <= QUIET_CORES]
+    quiet_base = [r for r in range(n) if base_load[r] <= QUIET_CORES]
+    pairs = [r for r in range(n) if base[r] is not None and base[r] > 0]
+    paired = median_or_none([None if mode[r] is None else mode[r] / base[r] for r in pairs]) if pairs else None
+    if quiet_mode and quiet_base:
+        api, limit = _typical(mode, mode_load), _typical(base, base_load)
+        ratio = api / limit if api is not None and limit else None
+    else:
+        api, limit, ratio = median_or_none(mode), median_or_none(base), paired
+    return {"api": api, "limit": limit, "ratio": ratio, "ratio_all_repeats": paired,
+            "quiet_repeats": min(len(quiet_mode), len(quiet_base)), "quiet_runs": [len(quiet_mode), len(quiet_base)],
+            "repeats": n, "quiet_threshold_cores": QUIET_CORES, "api_samples": mode, "limit_samples": base,
+            "others_cores": mode_load, "bsp_others_cores": base_load, "goal": goal}
 
 
 def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wait: float | None = None) -> dict:
@@ -169,7 +192,19 @@ def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wai
 
     _, others = interleave({m: job(m) for m in MODES}, params["repeats"], label="staleness rounds",
                            quiet_wait=params["quiet_wait"])
+    params.update(hyper, straggler=dict(STRAGGLER), modes=dict(MODES), train_ratings=len(train),
+                  test_ratings=len(test), target_margins=list(TARGET_MARGINS))
+    result = analyse(params, runs, others)
+    result["plots"] = _write_outputs(result)
+    for mode in MODES:
+        times = "  ".join(f"+{float(k):.0%}: " + _fmt_s(_typical(v["seconds"], others[mode]))
+                          for k, v in result["time_to_target"][mode].items())
+        say(f"staleness {LABELS[mode]:8s} time to test RMSE target (median of quiet runs, else all) {times}")
+    return result
 
+
+def analyse(params: dict, runs: dict[str, list[dict]], others: dict[str, list[float]]) -> dict:
+    """Targets, times to them, figures and the goal's verdict from the runs' curves (no I/O)."""
     bsp_final = median([r["test_rmse"] for r in runs["bsp"]])
     targets = {f"{m:.2f}": bsp_final * (1.0 + m) for m in TARGET_MARGINS}
     figures: dict[str, dict] = {}
@@ -181,17 +216,19 @@ def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wai
     for mode in MODES:
         if mode == "bsp":
             continue
-        load = [max(a, b) for a, b in zip(others[mode], others["bsp"])]
         ssp = mode.startswith("ssp")
         for m in TARGET_MARGINS:
             key = f"{m:.2f}"
-            fig = _compare(to_target[mode][key]["seconds"], to_target["bsp"][key]["seconds"], load,
-                           f"<= {TIME_GOAL}" if ssp else None)
+            fig = _compare(to_target[mode][key]["seconds"], to_target["bsp"][key]["seconds"], others[mode],
+                           others["bsp"], f"<= {TIME_GOAL}" if ssp else None)
             fig.update(unit="s to target", target_rmse=targets[key], margin=m,
+                       rounds=[median_or_none(to_target[mode][key]["rounds"]),
+                               median_or_none(to_target["bsp"][key]["rounds"])],
                        met=(fig["ratio"] is not None and fig["ratio"] <= TIME_GOAL) if ssp else None)
             figures[f"time_{mode}_{key}"] = fig
-        fig = _compare([r["test_rmse"] for r in runs[mode]], [r["test_rmse"] for r in runs["bsp"]],
-                       [0.0] * len(runs[mode]), f"<= {QUALITY_GOAL}")  # RMSE does not depend on load
+        calm = [0.0] * len(runs[mode])  # RMSE does not depend on load: every repeat counts
+        fig = _compare([r["test_rmse"] for r in runs[mode]], [r["test_rmse"] for r in runs["bsp"]], calm, calm,
+                       f"<= {QUALITY_GOAL}")
         fig.update(unit="final test RMSE", met=fig["ratio"] is not None and fig["ratio"] <= QUALITY_GOAL)
         figures[f"final_{mode}"] = fig
 
@@ -203,27 +240,22 @@ def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wai
             "met_at_margins": {f"{m:.2f}": [s for s in MODES if s.startswith("ssp")
                                             and figures[f"time_{s}_{m:.2f}"]["met"] and figures[f"final_{s}"]["met"]]
                                for m in TARGET_MARGINS}}
-    params.update(hyper, straggler=dict(STRAGGLER), modes=dict(MODES), train_ratings=len(train),
-                  test_ratings=len(test), target_margins=list(TARGET_MARGINS))
-    result = {"params": params, "figures": figures, "targets": targets, "bsp_final_rmse": bsp_final,
-              "time_to_target": to_target, "others_cores": others, "runs": runs, "goal": goal,
-              "seconds_per_round": {m: median([r["seconds"] / params["rounds"] for r in runs[m]]) for m in MODES},
-              "notes": {
-                  "data": "synthetic ML-1M-shaped ratings (benchmarks/ratings_data.py), 90/10 split, fixed seed",
-                  "job": f"algs/mf.py, {params['nworker']} workers + {params['nserver']} server on one node, "
-                         f"straggler {STRAGGLER} (worker 0 sleeps (F-1) x its iteration's wall time in clock())",
-                  "curve": "worker 0's progress log: [round every worker finished, train_seconds, test RMSE "
-                           "of the shared parameters at that moment]",
-                  "targets": "(1 + margin) x the median over repeats of BSP's final test RMSE",
-                  "time_to_target": "train_seconds of the first report at or below the target (None: never)",
-                  "ratio": "median over quiet repeats (else all) of mode / BSP in the same repeat; "
-                           "not reached counts as infinitely slow"}}
-    result["plots"] = _write_outputs(result)
-    for mode in MODES:
-        times = "  ".join(f"+{float(k):.0%}: " + _fmt_s(median_or_none(v["seconds"]))
-                          for k, v in to_target[mode].items())
-        say(f"staleness {LABELS[mode]:8s} time to target RMSE {times}")
-    return result
+    return {"params": params, "figures": figures, "targets": targets, "bsp_final_rmse": bsp_final,
+            "time_to_target": to_target, "others_cores": others, "quiet_threshold_cores": QUIET_CORES,
+            "runs": runs, "goal": goal,
+            "seconds_per_round": {m: _typical([r["seconds"] / params["rounds"] for r in runs[m]], others[m])
+                                  for m in MODES},
+            "notes": {
+                "data": "synthetic ML-1M-shaped ratings (benchmarks/ratings_data.py), 90/10 split, fixed seed",
+                "job": f"algs/mf.py, {params['nworker']} workers + {params['nserver']} server on one node, "
+                       f"straggler {STRAGGLER} (worker 0 sleeps (F-1) x its iteration's wall time in clock())",
+                "curve": "worker 0's progress log: [round every worker finished, train_seconds, test RMSE "
+                         "of the shared parameters at that moment]",
+                "targets": "(1 + margin) x the median over repeats of BSP's final test RMSE",
+                "time_to_target": "train_seconds of the first report at or below the target (None: never)",
+                "ratio": f"median of the mode's quiet runs (others <= {QUIET_CORES} cores) / median of "
+                         "BSP's quiet runs; without quiet runs on both sides, median over all repeats of "
+                         "mode / BSP in the same repeat; not reached counts as infinitely slow"}}
 
 
 def median_or_none(values: list) -> float | None:
@@ -231,6 +263,12 @@ def median_or_none(values: list) -> float | None:
     vals = [math.inf if v is None else v for v in values]
     m = median(vals) if vals else math.inf
     return None if math.isinf(m) else m
+
+
+def _typical(samples: list, load: list[float]) -> float | None:
+    """:func:`median_or_none` of the samples taken while the machine was quiet, or of all if none was."""
+    quiet = [x for x, o in zip(samples, load) if o <= QUIET_CORES]
+    return median_or_none(quiet if quiet else samples)
 
 
 def _fmt_s(x: float | None) -> str:
@@ -260,9 +298,11 @@ def rows(result: dict) -> list[list[str]]:
             if mode == "bsp":
                 continue
             fig = figures[f"time_{mode}_{key}"]
-            load = f"{median(fig['others_cores']):.2f} ({fig['quiet_repeats']}/{fig['repeats']})"
+            quiet = fig["quiet_runs"]
+            load = f"{median(fig['others_cores']):.2f} ({quiet[0]}/{fig['repeats']}; BSP {quiet[1]}/{fig['repeats']})"
             ratio = "-" if fig["ratio"] is None else f"{fig['ratio']:.2f}"
-            out.append([f"{LABELS[mode]} vs BSP, s to test RMSE {target:.4f} (BSP final +{m:.0%})",
+            rounds = "/".join("never" if x is None else f"{x:g}" for x in fig["rounds"])
+            out.append([f"{LABELS[mode]} vs BSP, s to test RMSE {target:.4f} (BSP final +{m:.0%}; rounds {rounds})",
                         _fmt_s(fig["api"]), _fmt_s(fig["limit"]), ratio, fig["goal"] or "(info)",
                         verdict(fig, fig["met"]), load])
     for mode in MODES:
