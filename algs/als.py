@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mf_kernels import index_of, sse  # noqa: E402
 
+from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
@@ -167,24 +168,16 @@ def group(keys: np.ndarray, others: np.ndarray, values: np.ndarray):
     return rows.astype(np.int64), indptr, np.ascontiguousarray(others[order]), np.ascontiguousarray(values[order])
 
 
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
-
-
 class ALS(paralg):
     """ALS(-WR) matrix factorisation; factors and biases in float64 tables."""
 
     options = {
-        "k": Option(int, 10, "number of latent factors", check=_positive),
+        "k": Option(int, 10, "number of latent factors", check=positive),
         "reg": Option(float, 0.1, "regularisation λ (times the row's rating count when 'weighted')",
-                      check=_positive),
+                      check=positive),
         "weighted": Option(bool, True, "weighted-λ (ALS-WR): penalty reg·n_u·‖p_u‖²; false: reg·‖p_u‖²"),
         "biases": Option(bool, True, "learn user and item biases with the factors"),
-        "init_std": Option(float, 0.1, "std of the initial factors", check=_non_negative),
+        "init_std": Option(float, 0.1, "std of the initial factors", check=non_negative),
     }
 
     def solve(self) -> None:

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fm_kernels import batch_gradient, log_loss, predict, take_rows  # noqa: E402
 
+from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, get_rule, paralg, rule_names, run, update_rule  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
@@ -79,14 +80,6 @@ def adam(param, state, delta, hp):
         param[j] -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
-
-
 def _below_one(v):
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
@@ -95,16 +88,16 @@ class FM(paralg):
     """Binary factorization machine; weights and bias in table ``w``, factors in table ``V``."""
 
     options = {
-        "k": Option(int, 8, "number of factors per feature", check=_positive),
+        "k": Option(int, 8, "number of factors per feature", check=positive),
         "optimizer": Option(str, "adam", "update rule of both tables", choices=("adam", "adagrad", "sgd")),
-        "alpha": Option(float, 0.01, "learning rate (the rule's lr)", check=_positive),
+        "alpha": Option(float, 0.01, "learning rate (the rule's lr)", check=positive),
         "beta1": Option(float, 0.9, "adam: decay of the first moment", check=_below_one),
         "beta2": Option(float, 0.999, "adam: decay of the second moment", check=_below_one),
-        "eps": Option(float, 1e-8, "adam, adagrad: added to the denominator", check=_positive),
-        "reg_w": Option(float, 1e-4, "L2 regularisation of the weights (not the bias)", check=_non_negative),
-        "reg_v": Option(float, 1e-4, "L2 regularisation of the factors", check=_non_negative),
-        "init_std": Option(float, 0.01, "std of the initial factors (normal, mean 0)", check=_non_negative),
-        "batch": Option(int, 32, "mini-batch size", check=_positive),
+        "eps": Option(float, 1e-8, "adam, adagrad: added to the denominator", check=positive),
+        "reg_w": Option(float, 1e-4, "L2 regularisation of the weights (not the bias)", check=non_negative),
+        "reg_v": Option(float, 1e-4, "L2 regularisation of the factors", check=non_negative),
+        "init_std": Option(float, 0.01, "std of the initial factors (normal, mean 0)", check=non_negative),
+        "batch": Option(int, 32, "mini-batch size", check=positive),
     }
 
     def _hyper(self) -> dict[str, float]:

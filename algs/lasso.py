@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 
 from parasol_hybrid import InputError, Option, paralg, run
+from parasol_hybrid.config import non_negative, positive
 from parasol_hybrid import data as loaders
 
 FLAGS = 2  # the master's decisions that travel with each round's sums
@@ -209,25 +210,17 @@ class RoundSum:
 # ---------------------------------------------------------------- the algorithm
 
 
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
-
-
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
 class Lasso(paralg):
     """L1-regularised least squares; every worker keeps the same iterate, the gradient is summed in a table."""
 
     options = {
-        "alpha": Option(float, 1.0, "L1 regularisation (scikit-learn's Lasso alpha)", check=_non_negative),
+        "alpha": Option(float, 1.0, "L1 regularisation (scikit-learn's Lasso alpha)", check=non_negative),
         "tol": Option(float, 1e-6, "stop when the duality gap is at most tol * ||y - mean(y)||^2 "
-                                   "(scikit-learn's Lasso tol)", check=_positive),
-        "rounds": Option(int, 5000, "at most this many proximal-gradient rounds", check=_positive),
+                                   "(scikit-learn's Lasso tol)", check=positive),
+        "rounds": Option(int, 5000, "at most this many proximal-gradient rounds", check=positive),
         "fit_intercept": Option(bool, True, "fit an unpenalised intercept (scikit-learn's fit_intercept)"),
         "power_rounds": Option(int, 200, "at most this many power-iteration rounds to find the step size",
-                               check=_positive),
+                               check=positive),
         "step_margin": Option(float, 1.05, "the step is 1 / (step_margin * largest eigenvalue of X^T X / n)",
                               check=lambda v: None if v >= 1 else "must be at least 1"),
     }

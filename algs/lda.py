@@ -55,15 +55,8 @@ from lda_kernels import (completion_log_likelihood, doc_log_likelihood, index_wo
                          sample_docs, seed_sampler, tokenize)
 
 from parasol_hybrid import ConfigError, InputError, Option, paralg, run  # noqa: E402
+from parasol_hybrid.config import non_negative, positive  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
-
-
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
 
 
 def read_documents(lines, stopwords: bool) -> list[list[str]]:
@@ -76,16 +69,16 @@ class LDA(paralg):
 
     options = {
         "topics": Option(int, 10, "number of topics K", check=lambda v: None if v >= 2 else "must be at least 2"),
-        "alpha": Option(float, 0.1, "symmetric document-topic prior", check=_positive),
-        "beta": Option(float, 0.01, "symmetric topic-word prior", check=_positive),
+        "alpha": Option(float, 0.1, "symmetric document-topic prior", check=positive),
+        "beta": Option(float, 0.01, "symmetric topic-word prior", check=positive),
         "average": Option(int, 50, "average φ over the samples of this many last rounds (0: final counts only)",
-                          check=_non_negative),
+                          check=non_negative),
         "batch": Option(int, 0, "documents per pull/push (0: all of a worker's documents, once per round)",
-                        check=_non_negative),
+                        check=non_negative),
         "stopwords": Option(bool, True, "drop English stop words"),
-        "min_count": Option(int, 2, "drop words seen fewer times in the whole input", check=_non_negative),
-        "top_words": Option(int, 10, "words per topic in topics.txt", check=_positive),
-        "eval_iters": Option(int, 100, "fixed-point steps of the held-out estimator", check=_positive),
+        "min_count": Option(int, 2, "drop words seen fewer times in the whole input", check=non_negative),
+        "top_words": Option(int, 10, "words per topic in topics.txt", check=positive),
+        "eval_iters": Option(int, 100, "fixed-point steps of the held-out estimator", check=positive),
     }
 
     def solve(self) -> None:

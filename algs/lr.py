@@ -45,6 +45,7 @@ import time
 import numpy as np
 from numba import njit
 
+from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, get_rule, paralg, rule_names, run, update_rule
 from parasol_hybrid import data as loaders
 
@@ -202,14 +203,6 @@ def _two_loop(g: np.ndarray, S: list, Y: list) -> np.ndarray:
     return q
 
 
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
-
-
 class LR(paralg):
     """Binary logistic regression; weights (and the bias) in one table."""
 
@@ -217,15 +210,15 @@ class LR(paralg):
         "method": Option(str, "sgd", "sgd (mini-batch SGD), ftrl (FTRL-proximal) or lbfgs (full-batch L-BFGS)",
                          choices=("sgd", "ftrl", "lbfgs")),
         "alpha": Option(float, 0.1, "learning rate (sgd; ftrl: alpha of alpha / (ftrl_beta + sqrt(n)))",
-                        check=_positive),
-        "beta": Option(float, 0.001, "L2 regularisation", check=_non_negative),
-        "batch": Option(int, 16, "mini-batch size (sgd, ftrl)", check=_positive),
-        "decay": Option(float, 0.1, "learning-rate decay per round (sgd)", check=_non_negative),
-        "l1": Option(float, 0.0, "L1 regularisation (ftrl)", check=_non_negative),
+                        check=positive),
+        "beta": Option(float, 0.001, "L2 regularisation", check=non_negative),
+        "batch": Option(int, 16, "mini-batch size (sgd, ftrl)", check=positive),
+        "decay": Option(float, 0.1, "learning-rate decay per round (sgd)", check=non_negative),
+        "l1": Option(float, 0.0, "L1 regularisation (ftrl)", check=non_negative),
         "ftrl_beta": Option(float, 1.0, "ftrl: beta of the per-coordinate learning rate "
-                                        "alpha / (ftrl_beta + sqrt(n)) (not the L2 'beta')", check=_non_negative),
-        "tol": Option(float, 1e-6, "lbfgs: stop when max |gradient| <= tol", check=_positive),
-        "memory": Option(int, 10, "lbfgs: number of curvature pairs kept", check=_positive),
+                                        "alpha / (ftrl_beta + sqrt(n)) (not the L2 'beta')", check=non_negative),
+        "tol": Option(float, 1e-6, "lbfgs: stop when max |gradient| <= tol", check=positive),
+        "memory": Option(int, 10, "lbfgs: number of curvature pairs kept", check=positive),
     }
 
     def solve(self) -> None:

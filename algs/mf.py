@@ -25,26 +25,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mf_kernels import index_of, sgd_epoch, sse  # noqa: E402
 
+from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
-
-
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
 
 
 class MF(paralg):
     """Biased MF: rating ≈ mu + bu[u] + bi[i] + P[u]·Q[i], trained by SGD."""
 
     options = {
-        "k": Option(int, 16, "number of latent factors", check=_positive),
-        "alpha": Option(float, 0.01, "learning rate", check=_positive),
-        "beta": Option(float, 0.05, "L2 regularisation", check=_non_negative),
-        "init_std": Option(float, 0.1, "std of the initial factors", check=_non_negative),
+        "k": Option(int, 16, "number of latent factors", check=positive),
+        "alpha": Option(float, 0.01, "learning rate", check=positive),
+        "beta": Option(float, 0.05, "L2 regularisation", check=non_negative),
+        "init_std": Option(float, 0.1, "std of the initial factors", check=non_negative),
         "pattern": Option(str, "fmap", "how ratings are split over workers", choices=("fmap", "smap", "fsmap")),
     }
 

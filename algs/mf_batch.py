@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mf_kernels import index_of  # noqa: E402
 
+from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
@@ -215,26 +216,18 @@ def lbfgs_coefficients(gram: np.ndarray, m: int) -> np.ndarray:
     return c
 
 
-def _positive(v):
-    return None if v > 0 else "must be positive"
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
-
-
 class MFBatch(paralg):
     """Full-batch MF by PR+ conjugate gradient or L-BFGS, with an exact line search."""
 
     options = {
         "method": Option(str, "lbfgs", "the optimiser", choices=("lbfgs", "cg")),
-        "k": Option(int, 8, "number of latent factors", check=_positive),
-        "reg": Option(float, 5.0, "L2 regularisation λ of ½λ(‖P‖² + ‖Q‖²)", check=_non_negative),
-        "memory": Option(int, 10, "L-BFGS: number of (s, y) pairs kept", check=_positive),
-        "init_std": Option(float, 0.1, "std of the initial factors", check=_non_negative),
+        "k": Option(int, 8, "number of latent factors", check=positive),
+        "reg": Option(float, 5.0, "L2 regularisation λ of ½λ(‖P‖² + ‖Q‖²)", check=non_negative),
+        "memory": Option(int, 10, "L-BFGS: number of (s, y) pairs kept", check=positive),
+        "init_std": Option(float, 0.1, "std of the initial factors", check=non_negative),
         "tol": Option(float, 0.0, "stop when an iteration lowers f by at most tol·max(|f|, |f'|, 1) (0: off)",
-                      check=_non_negative),
-        "gtol": Option(float, 0.0, "stop when max |gradient| <= gtol (0: off)", check=_non_negative),
+                      check=non_negative),
+        "gtol": Option(float, 0.0, "stop when max |gradient| <= gtol (0: off)", check=non_negative),
         "pattern": Option(str, "fmap", "how ratings are split over workers",
                           choices=("fmap", "smap", "fsmap", "linesplit")),
     }

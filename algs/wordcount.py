@@ -18,11 +18,8 @@ import time
 
 import numpy as np
 
+from parasol_hybrid.config import non_negative  # noqa: E402
 from parasol_hybrid import Option, hash_strings, paralg, run
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
 
 
 def top_words(words: list[str], counts: np.ndarray, k: int) -> list[tuple[str, int]]:
@@ -35,7 +32,7 @@ class WordCount(paralg):
     """Counts every word of the input; writes the top ``topk`` and the totals."""
 
     options = {
-        "topk": Option(int, 100, "how many of the most frequent words to write (0: all)", check=_non_negative),
+        "topk": Option(int, 100, "how many of the most frequent words to write (0: all)", check=non_negative),
         "batch": Option(int, 100_000, "words pushed per push call", check=lambda v: None if v > 0 else "must be positive"),
     }
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from .errors import ConfigError
 
-__all__ = ["REQUIRED", "Option", "CORE_OPTIONS", "Config", "load_config", "at_least", "str_or_str_list"]
+__all__ = ["REQUIRED", "Option", "CORE_OPTIONS", "Config", "load_config", "at_least", "positive", "non_negative", "str_or_str_list"]
 
 ENV_SIMULATE_NODES = "PARASOL_SIMULATE_NODES"
 ENV_RESUME = "PARASOL_RESUME"
@@ -81,6 +81,16 @@ def _check_straggler(value) -> str | None:
     if not isinstance(f, (int, float)) or isinstance(f, bool) or not f >= 1.0:
         return "slowdown must be a number >= 1"
     return None
+
+
+def positive(value) -> str | None:
+    """A check: the value must be > 0."""
+    return None if value > 0 else "must be positive"
+
+
+def non_negative(value) -> str | None:
+    """A check: the value must be >= 0."""
+    return None if value >= 0 else "must be >= 0"
 
 
 def str_or_str_list(value) -> str | None:
