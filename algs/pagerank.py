@@ -29,8 +29,13 @@ or after ``rounds`` steps.
 Outputs in ``output``: ``pagerank.tsv`` (``node<TAB>rank``, rank descending,
 ties by node id; ranks printed with 17 significant digits) and
 ``metrics.json`` with ``iterations``, ``l1_change`` (of the last step),
-``seconds``, ``nodes``, ``edges``, ``dangling``, ``rank_sum``,
+``seconds``, ``graph_nodes`` (the graph's; ``nodes`` is the job's machine count, as in
+every metrics.json), ``edges``, ``dangling``, ``rank_sum``,
 ``cross_node_bytes``.
+
+With ``checkpoint_every``, both tables are saved every that many steps; a
+resumed job (``--resume``, with any ``nworker``/``nserver``) continues from the
+saved step (``metrics.json`` says ``start_round``).
 
     run_parasol --config algs/configs/pagerank.json python algs/pagerank.py
 """
@@ -125,15 +130,22 @@ class PageRank(paralg):
         added = [np.full(N, 1.0 / N) if self.is_master else np.zeros(N), np.zeros(N)]
         part = np.empty(N)
 
+        if self.start_round and self.is_master:
+            # resumed (perhaps with another nworker): the master counts both tables' contents as its own
+            # additions, so every worker's next change against ``added`` still leaves the exact sum
+            added = [self.pull_all(R[0])[:, 0], self.pull_all(R[1])[:, 0]]
+        elif self.start_round:
+            added = [np.zeros(N), np.zeros(N)]
+
         spread(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1), np.zeros(1), np.zeros(1))  # load the kernel
         self.sync()
         start = time.perf_counter()
-        cur = 0
+        cur = self.start_round % 2  # R[cur] holds the ranks: 1/N, or those of the checkpoint's step
         r_owned = self.pull(R[cur], owned)[:, 0]
         dangling_rank = float(self.allreduce(float(r_owned[dangling_owned].sum())))
         l1 = float("inf")
-        steps = 0
-        for rnd in range(cfg.rounds):
+        steps = self.start_round
+        for rnd in range(self.start_round, cfg.rounds):
             nxt = 1 - cur
             spread(src, dst, share, self.pull(R[cur], srcs)[:, 0], part)
             part[owned] += (1.0 - d) / N + d * dangling_rank / N
@@ -149,6 +161,7 @@ class PageRank(paralg):
             r_owned, cur, steps = new_owned, nxt, rnd + 1
             if steps % cfg.log_every == 0 or l1 <= cfg.tol or steps == cfg.rounds:
                 self.progress(steps, cfg.rounds, l1_change=l1, dangling_rank=dangling_rank)
+            self.round_done()  # a checkpoint every checkpoint_every steps: both tables are complete here
             if l1 <= cfg.tol:
                 break
         seconds = self.allreduce(time.perf_counter() - start, op="max")
@@ -160,9 +173,10 @@ class PageRank(paralg):
             self.output_path("pagerank.tsv").write_text("".join(f"{v}\t{x:.17g}\n" for v, x in top))
             metrics = {
                 "iterations": steps,
+                "start_round": self.start_round,
                 "l1_change": l1,
                 "seconds": seconds,
-                "nodes": N,
+                "graph_nodes": N,
                 "edges": n_edges,
                 "dangling": n_dangling,
                 "bad_lines": bad,

@@ -85,7 +85,7 @@ def _one_graph(name: str, path: Path, work: Path, repeats: int) -> dict:
         t0 = time.perf_counter()
         ref, ref_iters = power_iteration(MT, dangling, TOL)
         ref_times.append(time.perf_counter() - t0)
-    row = {"bench": "pagerank", "graph": name, "nodes": len(nodes), "edges": int(MT.nnz),
+    row = {"bench": "pagerank", "graph": name, "graph_nodes": len(nodes), "edges": int(MT.nnz),
            "ours_seconds": statistics.median(seconds), "ours_wall_seconds": statistics.median(walls),
            "ours_iterations": max(iters), "ours_quality": max(errors),
            "ref_seconds": statistics.median(ref_times), "ref_iterations": ref_iters,

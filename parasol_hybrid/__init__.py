@@ -12,7 +12,7 @@ imported on first use, so that ``run_parasol`` itself never initialises MPI.
 from importlib import import_module
 
 from .config import Config, Option, load_config
-from .errors import ConfigError, InputError, JobError, ParasolError, RuleError, TableError
+from .errors import CheckpointError, CollectiveError, ConfigError, InputError, JobError, ParasolError, RuleError, TableError
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,8 @@ __all__ = [
     "TableError",
     "RuleError",
     "JobError",
+    "CheckpointError",
+    "CollectiveError",
     "__version__",
 ]
 

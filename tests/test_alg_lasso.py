@@ -53,11 +53,11 @@ def _check(metrics: dict, weights: np.ndarray, X, y, alpha: float, fit_intercept
     ours, theirs = _objective(X, y, w, b, alpha), _objective(X, y, ref.coef_, ref.intercept_, alpha)
     assert metrics["converged"], metrics
     assert abs(metrics["objective"] - ours) <= 1e-9 * ours, (metrics["objective"], ours)  # the metric is honest
-    assert abs(ours - theirs) <= 1e-3 * theirs, (ours, theirs)
+    assert abs(ours - theirs) <= 1e-11 * theirs, (ours, theirs)
     assert np.array_equal(w != 0, ref.coef_ != 0), (w, ref.coef_)
     assert metrics["nonzeros"] == int(np.count_nonzero(ref.coef_))
-    assert np.max(np.abs(w - ref.coef_)) <= 1e-3 * np.max(np.abs(ref.coef_)), (w, ref.coef_)
-    assert abs(b - ref.intercept_) <= 1e-3 * max(abs(ref.intercept_), 1.0), (b, ref.intercept_)
+    assert np.max(np.abs(w - ref.coef_)) <= 1e-6 * np.max(np.abs(ref.coef_)), (w, ref.coef_)
+    assert abs(b - ref.intercept_) <= 1e-6 * max(abs(ref.intercept_), 1.0), (b, ref.intercept_)
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,15 @@
 The corpus is split by document (``datasets_tables.lee_split``: 80 % train,
 20 % held out). The reference is scikit-learn's variational LDA fitted here
 on the same document-term matrix (the same tokens, the same vocabulary
-recomputed here), with the same number of topics and the same priors. Both
-models are scored by one estimator, ``lda_kernels.completion_log_likelihood``
-(document completion: θ inferred from the first half of each held-out
-document with the model's φ fixed, the second half scored). The job's
-held-out perplexity (of φ averaged over its last 50 sweeps) must be no more
-than 5 % above scikit-learn's, and below the unigram model's; its counts must
-be exactly those of its tokens.
+recomputed here), with the same number of topics and the same priors, run
+to convergence. Both models are scored by an estimator independent of ours,
+built on scikit-learn's own inference (document completion: θ of the first
+half of each held-out document inferred by ``LatentDirichletAllocation.transform``
+with the model's φ fixed, the second half scored). The job's held-out
+perplexity (of φ averaged over its last 50 sweeps) must be at least 3 % below
+scikit-learn's (collapsed Gibbs beats batch variational here), and below the unigram
+model's; its metric must equal our own estimator on its φ; its counts must be
+exactly those of its tokens.
 """
 
 from __future__ import annotations
@@ -53,8 +55,38 @@ def corpus(tmp_path_factory):
 
 
 def _perplexity(phi: np.ndarray, docs) -> float:
+    """Our estimator (lda_kernels): what the job's metrics report."""
     ll, n = completion_log_likelihood(phi, docs, ALPHA)
     return float(np.exp(-ll / n))
+
+
+def _halves(docs, V: int):
+    """First halves of the documents (of 2+ tokens) as a count matrix, second halves as id lists."""
+    from scipy.sparse import csr_matrix
+
+    docs = [np.asarray(d, dtype=np.int64) for d in docs if len(d) >= 2]
+    first = [d[: len(d) // 2] for d in docs]
+    rows = np.repeat(np.arange(len(first)), [len(f) for f in first])
+    X = csr_matrix((np.ones(len(rows)), (rows, np.concatenate(first))), shape=(len(first), V))
+    return X, [d[len(d) // 2:] for d in docs]
+
+
+def _sklearn_perplexity(phi: np.ndarray, docs) -> float:
+    """Document-completion perplexity with θ inferred by scikit-learn (not our code) for a fixed φ."""
+    from sklearn.decomposition import LatentDirichletAllocation
+
+    K, V = phi.shape
+    X, held = _halves(docs, V)
+    model = LatentDirichletAllocation(n_components=K, doc_topic_prior=ALPHA, topic_word_prior=BETA,
+                                      max_doc_update_iter=500, mean_change_tol=1e-6)
+    model.components_ = phi * 1e7  # pseudo-counts: E[log φ] under the variational Dirichlet ≈ log φ
+    model.exp_dirichlet_component_ = phi.copy()
+    model.n_features_in_ = V
+    model.n_batch_iter_ = 1
+    model.doc_topic_prior_, model.topic_word_prior_ = ALPHA, BETA
+    theta = model.transform(X)
+    ll = sum(float(np.log(t @ phi[:, h]).sum()) for t, h in zip(theta, held))
+    return float(np.exp(-ll / sum(len(h) for h in held)))
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +99,13 @@ def reference(corpus):
     rows = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
     X = csr_matrix((np.ones(len(rows)), (rows, np.concatenate(docs))), shape=(len(docs), V))
     model = LatentDirichletAllocation(n_components=K, doc_topic_prior=ALPHA, topic_word_prior=BETA,
-                                      learning_method="batch", max_iter=20, random_state=0).fit(X)
+                                      learning_method="batch", max_iter=500, evaluate_every=10, perp_tol=1e-3,
+                                      random_state=0).fit(X)
+    assert model.n_iter_ < 500, "scikit-learn's LDA did not converge"
     phi = model.components_ / model.components_.sum(1, keepdims=True)
     unigram = phi_of(np.asarray(X.sum(0)).reshape(V, 1), BETA)
-    return {"sklearn": _perplexity(phi, corpus["test_docs"]), "unigram": _perplexity(unigram, corpus["test_docs"]),
+    return {"sklearn": _sklearn_perplexity(phi, corpus["test_docs"]),
+            "unigram": _sklearn_perplexity(np.tile(unigram, (K, 1)), corpus["test_docs"]),
             "tokens": int(X.sum())}
 
 
@@ -105,8 +140,9 @@ def _check(metrics: dict, out: Path, corpus, reference) -> None:
     assert metrics["perplexity"] == pytest.approx(_perplexity(phi, corpus["test_docs"]), rel=1e-9)
     assert metrics["perplexity_final_counts"] == pytest.approx(
         _perplexity(phi_of(word_topic, BETA), corpus["test_docs"]), rel=1e-9)
-    ours, ref = metrics["perplexity"], reference["sklearn"]
-    assert ours <= 1.05 * ref, f"held-out perplexity {ours:.1f} vs scikit-learn {ref:.1f}"
+    ours, ref = _sklearn_perplexity(phi, corpus["test_docs"]), reference["sklearn"]
+    # measured: 1,408-1,454 vs scikit-learn 1,526 (4.7-7.7 % better); a sampler that learns less fails here
+    assert ours <= 0.97 * ref, f"held-out perplexity {ours:.1f} vs scikit-learn {ref:.1f}"
     assert ours < reference["unigram"], f"{ours:.1f} is no better than the unigram model {reference['unigram']:.1f}"
     assert np.isfinite(metrics["log_likelihood_per_word"]) and metrics["log_likelihood_per_word"] < 0
     assert len((out / "topics.txt").read_text().splitlines()) == K

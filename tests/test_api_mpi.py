@@ -29,7 +29,6 @@ for extra in (JOBS, REPO / "algs"):
         sys.path.insert(0, str(extra))
 
 import jobdata  # noqa: E402
-from mf_kernels import index_of, sgd_epoch, sse  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -165,26 +164,43 @@ def _read(path: Path):
     return cols[:, 0], cols[:, 1], cols[:, 2].astype(np.float64)
 
 
+def _plain_sgd(P, Q, BU, BI, u, i, r, order, mu, lr, reg):
+    """Biased MF by SGD over ``order``, written from the textbook update (not the algorithm's kernel)."""
+    for t in order:
+        a, b = u[t], i[t]
+        err = r[t] - (mu + BU[a] + BI[b] + P[a] @ Q[b])
+        BU[a] += lr * (err - reg * BU[a])
+        BI[b] += lr * (err - reg * BI[b])
+        p = P[a].copy()
+        P[a] += lr * (err * Q[b] - reg * p)
+        Q[b] += lr * (err * p - reg * Q[b])
+
+
 @pytest.fixture(scope="module")
 def reference_rmse(movielens):
-    """Test RMSE of the same SGD, in one process, on plain arrays (1-tuples), with the same hyper-parameters."""
+    """Test RMSE of the same SGD in one process: a plain loop over numpy rows (numba-compiled for speed,
+    independent of algs/mf_kernels.py), the same hyper-parameters and initial scale."""
+    from numba import njit
+
     train, test = movielens
     us, it, r = _read(train)
     users, items = np.unique(us), np.unique(it)
-    u, i = index_of(users, us), index_of(items, it)
+    u, i = np.searchsorted(users, us), np.searchsorted(items, it)
     tu, ti, tr = _read(test)
-    tu, ti = index_of(users, tu), index_of(items, ti)
+    ku, ki = np.isin(tu, users), np.isin(ti, items)  # test ids never seen in training: bias 0, no factors
     k = MF_HYPER["k"]
     rng = np.random.default_rng(0)
-    P = (rng.standard_normal((len(users), k)) * MF_HYPER["init_std"]).astype(np.float32)
-    Q = (rng.standard_normal((len(items), k)) * MF_HYPER["init_std"]).astype(np.float32)
-    BU = np.zeros((len(users), 1), dtype=np.float32)
-    BI = np.zeros((len(items), 1), dtype=np.float32)
+    P = rng.standard_normal((len(users), k)) * MF_HYPER["init_std"]
+    Q = rng.standard_normal((len(items), k)) * MF_HYPER["init_std"]
+    BU, BI = np.zeros(len(users)), np.zeros(len(items))
     mu = float(r.mean())
+    epoch = njit(cache=False)(_plain_sgd)
     for _ in range(MF_HYPER["rounds"]):
-        order = rng.permutation(len(r)).astype(np.int64)
-        sgd_epoch((P,), (Q,), (BU,), (BI,), u, i, r, order, mu, MF_HYPER["alpha"], MF_HYPER["beta"])
-    return float(np.sqrt(sse((P,), (Q,), (BU,), (BI,), tu, ti, tr, mu) / len(tr)))
+        epoch(P, Q, BU, BI, u, i, r, rng.permutation(len(r)), mu, MF_HYPER["alpha"], MF_HYPER["beta"])
+    a = np.where(ku, np.searchsorted(users, tu), 0)
+    b = np.where(ki, np.searchsorted(items, ti), 0)
+    pred = mu + np.where(ku, BU[a], 0) + np.where(ki, BI[b], 0) + np.where(ku & ki, np.einsum("ij,ij->i", P[a], Q[b]), 0)
+    return float(np.sqrt(np.mean((tr - pred) ** 2)))
 
 
 @pytest.mark.parametrize("nworker", [1, 2, 3])
@@ -200,5 +216,6 @@ def test_mf_on_movielens(tmp_path, movielens, reference_rmse, nworker):
     assert metrics["train_rmse"] < metrics["test_rmse"]
     assert metrics["test_rmse"] <= 0.93
     assert reference_rmse <= 0.93
-    assert abs(metrics["test_rmse"] - reference_rmse) <= 0.01 * reference_rmse, (
+    # measured: 0.9203-0.9206 vs 0.9181 (other initial draws, float64): 0.3 %
+    assert abs(metrics["test_rmse"] - reference_rmse) <= 0.005 * reference_rmse, (
         f"job test_rmse {metrics['test_rmse']:.4f} vs single-process reference {reference_rmse:.4f}")

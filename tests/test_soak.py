@@ -21,7 +21,8 @@ def test_soak_loses_nothing_and_memory_stays_flat(tmp_path, nodes, nworker, nser
     done = run_launcher(["--config", str(cfg), "python", str(JOB)], timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
     soak = json.loads((out / "soak.json").read_text())
-    assert soak["pushes"] > 100
+    # measured here: ~6,000 pushes of 2,000 keys in 3 s (4 workers, 2 nodes); a stalled worker fails this
+    assert soak["pushes"] >= 2000, soak["pushes"]
     assert soak["equal"], (soak["pushed"], soak["in_table"])
     assert soak["pushed"] == soak["in_table"]
     assert len(soak["memory"]) == nodes
