@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 
 from parasol_hybrid import InputError, Option, paralg, run
+from parasol_hybrid.checkpoint import refuse_option
 from parasol_hybrid.config import non_negative, positive
 from parasol_hybrid import data as loaders
 
@@ -223,6 +224,9 @@ class Lasso(paralg):
                                check=positive),
         "step_margin": Option(float, 1.05, "the step is 1 / (step_margin * largest eigenvalue of X^T X / n)",
                               check=lambda v: None if v >= 1 else "must be at least 1"),
+        # the iterate, its momentum and the step live in every worker's memory, not in tables
+        "checkpoint_every": refuse_option("lasso", "its iterate is kept by the workers, not in tables; "
+                                            "a run takes seconds to minutes: rerun it instead"),
     }
 
     def solve(self) -> None:

@@ -30,6 +30,11 @@ from parasol_hybrid import Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
 
+#: rows of the ring of per-round training sums; a worker may run at most this many rounds ahead of the
+#: rounds the master has shown (SSP bounds the lead by the staleness; a lapped row shows no figure)
+STATS_ROWS = 256
+
+
 class MF(paralg):
     """Biased MF: rating ≈ mu + bu[u] + bi[i] + P[u]·Q[i], trained by SGD."""
 
@@ -59,7 +64,9 @@ class MF(paralg):
         Q = self.table("Q", (len(items), k), "float32", "normal", std=cfg.init_std)
         BU = self.table("bu", (len(users), 1), "float32")
         BI = self.table("bi", (len(items), 1), "float32")
-        stats = self.table("_round_stats", (max(cfg.rounds, 1), 2), "float64", exact=True)
+        # per-round (squared error, ratings) sums, a ring of STATS_ROWS rows: its size does not depend on
+        # ``rounds``, so a job resumes with more rounds than it was started with
+        stats = self.table("_round_stats", (STATS_ROWS, 2), "float64", exact=True)
 
         test = None
         if self.is_master and cfg.test_input:
@@ -75,6 +82,9 @@ class MF(paralg):
         # compile (or load from numba's cache) before the clock starts: seconds measure training
         sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, np.zeros(0, np.int64), mu, cfg.alpha, cfg.beta)
         test_rmse()
+        if self.start_round and self.is_master:  # rounds the interrupted run had not shown: not shown again
+            everything = np.arange(STATS_ROWS)
+            stats.push(everything, -stats.pull(everything))
         self.sync()
         start = time.perf_counter()
         shown = self.start_round
@@ -83,7 +93,7 @@ class MF(paralg):
             rng = np.random.default_rng([cfg.seed, self.worker_id, rnd])  # per round: resumable
             order = rng.permutation(len(r)).astype(np.int64)
             err = sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, order, mu, cfg.alpha, cfg.beta)
-            stats.push([rnd], [[err, float(len(r))]])
+            stats.push([rnd % STATS_ROWS], [[err, float(len(r))]])
             self.clock()
             if self.is_master:
                 shown = self._show(stats, shown, min(self.clocks.slowest() - base, cfg.rounds), test_rmse, start)
@@ -150,9 +160,13 @@ class MF(paralg):
         """Print the rounds that every worker has finished (master only); returns the next to show."""
         if complete <= shown:
             return shown
-        rows = stats.pull(np.arange(shown, complete))
+        keys = np.arange(shown, complete) % STATS_ROWS
+        rows = stats.pull(keys)
+        once = np.unique(keys)
+        stats.push(once, -stats.pull(once))  # zero the rows read (exactly: x + -x) for the rounds STATS_ROWS later
         for rnd, (err, n) in zip(range(shown, complete), rows):
-            figures = {"train_rmse": float(np.sqrt(err / max(n, 1.0)))}
+            # every worker adds its ratings once per round: another count means the ring was lapped
+            figures = {"train_rmse": float(np.sqrt(err / n)) if n == self._n_total and n > 0 else None}
             if rnd == complete - 1:
                 rmse = test_rmse()
                 if rmse is not None:

@@ -41,6 +41,10 @@ Outputs in ``output``: ``singular_values.txt`` (one per line, descending),
 after a single product, ``rounds: 0``), ``rounds_done``,
 ``seconds``, ``cross_node_bytes``.
 
+With ``checkpoint_every``, the tables are saved every that many rounds (not
+after the last); a resumed job (``--resume``, with any ``nworker``/``nserver``)
+continues with the next round and reports ``start_round``.
+
     run_parasol --config algs/configs/svd.json python algs/svd.py
 """
 
@@ -154,21 +158,38 @@ class SVD(paralg):
         C = np.empty((n, l))
         C_old = np.zeros((n, l))
 
-        _warm_up()
-        self.sync()
-        start = time.perf_counter()
         ritz_old = None
         change = float("inf")
         done = 0
-        for rnd in range(cfg.rounds + 1):
+        claim = False
+        if self.start_round:  # resumed after round start_round - 1: Z holds that round's Aᵀ Q
+            if self.start_round > cfg.rounds:
+                raise ConfigError(f"svd: the checkpoint is after round {self.start_round - 1}; rounds must be at "
+                                  f"least {self.start_round}, got {cfg.rounds}")
+            Zall = self.pull_all(Z)
+            ritz_old = np.linalg.svd(Zall, compute_uv=False)[:k]
+            W = orthonormal(Zall)
+            done = self.start_round - 1
+            # the master counts all of Z as its own part (another nworker may have written it): its first
+            # change then covers every row, and Z stays the sum of the workers' parts
+            claim = self.is_master
+            if claim:
+                C_old[...] = Zall
+
+        _warm_up()
+        self.sync()
+        start = time.perf_counter()
+        for rnd in range(self.start_round, cfg.rounds + 1):
             csr_times_block(indptr, cols, vals, W, Yw)
             if len(mine):
                 self.push(Y, mine, Yw)
             self.sync()
             Q = orthonormal(self.pull_all(Y))
             csr_transpose_times_block(indptr, cols, vals, np.ascontiguousarray(Q[mine]), C)
-            if len(touched):
-                self.push(Z, touched, C[touched] - C_old[touched])
+            rows = np.arange(n, dtype=np.int64) if claim else touched
+            claim = False
+            if len(rows):
+                self.push(Z, rows, C[rows] - C_old[rows])
             C, C_old = C_old, C
             self.sync()
             Zall = self.pull_all(Z)
@@ -185,6 +206,7 @@ class SVD(paralg):
                 self.progress(rnd, cfg.rounds, sigma_1=float(ritz[0]), sigma_k=float(ritz[-1]), ritz_change=change)
             if last:
                 break
+            self.round_done()  # a checkpoint every checkpoint_every rounds: Z is complete and read by all here
             W = orthonormal(Zall)
 
         # Rayleigh–Ritz: B = Qᵀ A = Zᵀ; Z = V_B S U_Bᵀ, so U = Q U_B, V = V_B
@@ -218,6 +240,7 @@ class SVD(paralg):
                 "block_columns": l,
                 "rounds": cfg.rounds,
                 "rounds_done": done,
+                "start_round": self.start_round,
                 "cross_node_bytes": cross,
             }
             np.save(self.output_path("U.npy"), U)

@@ -19,13 +19,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from . import algorithms, crossnode, mf_bench, mf_nodes, peers, pushpull, staleness
+from . import algorithms, crossnode, mf_bench, mf_nodes, peers, pushpull, shutdown, staleness
 from .common import QUIET_CORES, BenchError, say
 
 __all__ = ["main", "BENCHMARKS"]
 
 BENCHMARKS = {"pushpull": pushpull, "mf": mf_bench, "crossnode": crossnode, "mfnodes": mf_nodes,
-              "algorithms": algorithms, "staleness": staleness, "peers": peers}
+              "algorithms": algorithms, "staleness": staleness, "peers": peers, "shutdown": shutdown}
 HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", "", "others (quiet)"]
 
 

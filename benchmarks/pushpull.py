@@ -60,8 +60,9 @@ def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wai
                   limit_huge_pages_mib=round(data.get("limit_huge_pages_kib", -1) / 1024), job_seconds=round(wall, 1))
     return {"params": params, "figures": figures, "vs_small_pages": vs_small_pages, "one_key_calls": overhead,
             "notes": {"keys": "random, drawn with replacement; 'sorted' sorts each batch",
-                      "limit": "the same kernel (gather / scatter_add) on a 1-tuple of a plain numpy "
-                               "array, in the same worker process",
+                      "limit": "the bare kernel on a 1-tuple of a plain numpy array, in the same worker "
+                               "process: gather, and scatter_add without the NaN/Inf check of the API's "
+                               "pushes (so the push ratio includes that check's cost)",
                       "ratio": "median over quiet repeats (else all) of api/limit, each pair timed in "
                                "alternating chunks",
                       "vs_small_pages": "API against the same kernel on a plain array kept in 4 KiB pages "

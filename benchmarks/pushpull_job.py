@@ -14,7 +14,9 @@ alternation, ``batches`` calls of
 
 * API:   ``self.pull(t, keys, out=buf)`` / ``self.push(t, keys, deltas)``
 * limit: ``kernels.gather((plain,), rows, keys, buf)`` /
-  ``kernels.scatter_add((plain,), rows, keys, deltas)`` (and the same on ``limit_4k``)
+  ``bare_scatter_add((plain,), rows, keys, deltas)`` (and the same on ``limit_4k``): the
+  scatter-add loop with the key check only, so the push figures include the cost of the
+  API's refusal of NaN/±Inf deltas (checked in ``kernels.scatter_add``'s first pass)
 
 for every key order in ``orders`` (``unsorted``: each batch as drawn,
 ``sorted``: each batch sorted). Each batch is the next of a pool of ``pool``
@@ -36,14 +38,32 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpuload import CpuMeter, wait_quiet  # noqa: E402  (benchmarks/ is not a package the job can rely on)
 
 from parasol_hybrid import Option, paralg, run
-from parasol_hybrid.tables.kernels import gather, scatter_add
+from parasol_hybrid.tables.kernels import check_keys, gather
 
 ORDERS = ("unsorted", "sorted")
+
+
+@njit(cache=True, nogil=True)
+def bare_scatter_add(shards, rows, keys, deltas):
+    """``kernels.scatter_add`` without the value check: keys checked, then ``row keys[i] += deltas[i]``."""
+    bad = check_keys(keys, rows)
+    if bad >= 0:
+        return bad
+    S = len(shards)
+    d = deltas.shape[1]
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        sh = shards[k % S]
+        r = k // S
+        for j in range(d):
+            sh[r, j] += deltas[i, j]
+    return -1
 SIDES = ("api", "limit", "limit_4k")
 
 
@@ -143,13 +163,13 @@ class PushPull(paralg):
             gather(limit, rows, keys, buf)
 
         def lim_push(keys):
-            scatter_add(limit, rows, keys, deltas)
+            bare_scatter_add(limit, rows, keys, deltas)
 
         def lim4k_pull(keys):
             gather(limit4k, rows, keys, buf)
 
         def lim4k_push(keys):
-            scatter_add(limit4k, rows, keys, deltas)
+            bare_scatter_add(limit4k, rows, keys, deltas)
 
         buf1, deltas1 = buf[:1], deltas[:1]
 
@@ -163,7 +183,7 @@ class PushPull(paralg):
             gather(limit, rows, keys, buf1)
 
         def lim_push1(keys):
-            scatter_add(limit, rows, keys, deltas1)
+            bare_scatter_add(limit, rows, keys, deltas1)
 
         results = {}
         for order in cfg.orders:
@@ -208,7 +228,7 @@ class PushPull(paralg):
             self.push(t, keys, zeros[:n])
             for limit in limits:
                 gather(limit, rows, keys, out[:n])
-                scatter_add(limit, rows, keys, zeros[:n])
+                bare_scatter_add(limit, rows, keys, zeros[:n])
 
     @staticmethod
     def _elapsed(fn, pool, n: int) -> float:

@@ -23,6 +23,14 @@ Subclass :class:`paralg`, implement :meth:`paralg.solve`, and start it with
 Every method here is called by every worker (collectives: ``table``, ``sync``,
 ``allreduce``, ``allgather``, ``vocabulary``) or by any worker on its own
 (``pull``, ``push``, ``pull_all``, ``clock``, ``load``).
+
+Every collective starts with a cheap check that every worker is at the same
+call (:func:`~parasol_hybrid.cluster.collectives.agree`); a worker whose
+``solve()`` returned takes part as "end of solve". On a mismatch every worker
+raises :class:`~parasol_hybrid.errors.CollectiveError` naming each worker's call.
+While a worker waits there, it keeps its clock caught up with the others
+(:meth:`~parasol_hybrid.staleness.clock.Clocks.catch_up`), so a collective never
+holds back the workers that are still clocking.
 """
 
 from __future__ import annotations
@@ -38,12 +46,12 @@ from typing import Any
 
 import numpy as np
 
-from .cluster.collectives import allgather_obj, allreduce, barrier, bcast_obj
+from .cluster.collectives import agree, allgather_obj, allreduce, barrier, bcast_obj
 from .cluster.control import ControlClient
 from .cluster.link import NodeLink
 from .config import Config, Option
 from . import checkpoint
-from .errors import CheckpointError, ConfigError, InputError, TableError
+from .errors import CheckpointError, CollectiveError, ConfigError, InputError, TableError
 from .staleness.clock import Clocks
 from .tables.shard import Shard
 from .tables.sparse import SparseTable
@@ -75,6 +83,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         self._resume: Path | None = None
         self._manifest: dict | None = None
         self._round = 0
+        self._seq = 0  # collectives started by this worker (the same on every worker)
         #: the first round to run: 0, or the round of the checkpoint the job resumed from
         self.start_round = 0
         self._t0 = time.perf_counter()
@@ -148,7 +157,11 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             self._resume, self._manifest = Path(found[0]), found[1]
             self.start_round = int(self._manifest["round"])
             self._round = self.start_round
-            self.log(f"resuming from {self._resume} (round {self.start_round})")
+            m, now = self._manifest, (self.nworker, self.nserver, self.nnodes)
+            moved = "" if (m.get("nworker"), m.get("nserver"), m.get("nodes")) == now else (
+                f"; saved with {m.get('nworker')} worker(s), {m.get('nserver')} server(s) on {m.get('nodes')} "
+                f"node(s), now {now[0]}, {now[1]} on {now[2]}: tables re-sharded")
+            self.log(f"resuming from {self._resume} (round {self.start_round}{moved})")
 
     def _stop(self) -> None:
         if self._log_json is not None:
@@ -168,6 +181,21 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         """The algorithm. Runs on every worker."""
         raise NotImplementedError(f"{type(self).__name__} must implement solve()")
 
+    def _end_solve(self) -> None:
+        """After ``solve()`` returned: the last collective, so that a worker left in a collective
+        that this one never called gets a CollectiveError instead of waiting for good."""
+        self._collective("end of solve()")
+
+    def _collective(self, call: str) -> None:
+        """Start the collective ``call`` (e.g. ``"table('P')"``): check that every worker is at the same
+        call, keeping this worker's clock caught up while it waits; raise CollectiveError if not."""
+        self._seq += 1
+        code = zlib.crc32(call.encode())
+        if agree(self._rt.role_comm, self._seq, code, idle=self._clocks.idle):
+            return
+        calls = allgather_obj(self._rt.role_comm, (self._seq, call))
+        raise CollectiveError(_mismatch(calls))
+
     # ------------------------------------------------------------ tables
     def table(self, name: str, shape, dtype: str = "float32", init: str = "zeros", *,
               value: float = 0.0, low: float = 0.0, high: float = 1.0, mean: float = 0.0,
@@ -181,6 +209,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         config's seed and the table's name). ``rule`` is the default update rule
         of ``push`` and ``hyper`` its hyper-parameters.
         """
+        self._collective(f"table({name!r})")
         if name in self._tables:
             raise TableError(f"table {name!r} is already declared")
         a, b = {"constant": (value, 0.0), "uniform": (low, high), "normal": (mean, std)}.get(init, (0.0, 0.0))
@@ -198,6 +227,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         For strings, key by :func:`parasol_hybrid.hash_strings` (63-bit blake2b).
         Pushes insert missing keys and add (exactly, under the shard locks).
         """
+        self._collective(f"sparse_table({name!r})")
         if name in self._tables:
             raise TableError(f"table {name!r} is already declared")
         if not isinstance(capacity, (int, np.integer)) or capacity < 1:
@@ -230,11 +260,8 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         local = [rt.layout.index_of[r] for r in rt.layout.servers_on(rt.node)]
         remote = [s for s in range(rt.nserver) if s not in local]
         resume = None
-        if self._resume is not None:
-            saved = self._manifest["tables"]
-            if spec.index >= len(saved) or saved[spec.index] != json.loads(json.dumps(spec.as_dict())):
-                raise CheckpointError(f"table {spec.name!r} (number {spec.index}) is not declared as in the "
-                                      f"checkpoint {self._resume}")
+        if self._resume is not None:  # the same table; its layout (nshards) may differ: the servers re-shard it
+            checkpoint.check_table(self._manifest, self._resume, spec, sparse=not cached)
             resume = str(self._resume)
         if rt.node_role_comm.rank == 0:
             names = {}
@@ -269,15 +296,17 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             raise TableError(f"unknown table {table!r} (declared: {', '.join(self._tables) or 'none'})") from None
 
     def pull(self, table, keys, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows ``keys`` of ``table`` (a Table or its name) as a ``len(keys) × dim`` array."""
-        return self._table(table).pull(keys, out)
+        """Rows ``keys`` of ``table`` (a Table, a SparseTable or its name) as a ``len(keys) × dim`` array
+        (into ``out`` when given; a sparse table's keys never pushed read as zeros)."""
+        return self._table(table).pull(keys, out=out)
 
     def push(self, table, keys, deltas, rule: str | None = None, **hyper) -> None:
         """Apply ``deltas`` to rows ``keys`` with ``rule`` (default: the table's)."""
         self._table(table).push(keys, deltas, rule, **hyper)
 
-    def pull_all(self, table) -> np.ndarray:
-        """A copy of the whole table."""
+    def pull_all(self, table) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """A copy of the whole table: ``rows × dim`` for a dense table, ``(keys, values)`` sorted by key
+        for a sparse one."""
         return self._table(table).pull_all()
 
     # ------------------------------------------------------------ clocks and collectives
@@ -295,6 +324,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         every = self.cfg.checkpoint_every
         if every and self._round % every == 0:
             c = self._clocks.tick(staleness=0)
+            self._collective("checkpoint()")
             self._save_checkpoint()
         else:
             c = self._clocks.tick()
@@ -308,9 +338,25 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
 
     def checkpoint(self) -> Path | None:
         """Save a checkpoint now (collective); returns its folder on worker 0."""
+        self._collective("checkpoint()")
         if self._rt.cluster:
             self._clocks.tick(staleness=0)
         return self._save_checkpoint()
+
+    def round_done(self) -> Path | None:
+        """End a round of an algorithm that synchronises with :meth:`sync` instead of :meth:`clock`
+        (collective): count it in :attr:`round` and, every ``checkpoint_every`` rounds, save a
+        checkpoint (returns its folder on worker 0).
+
+        Call it right after a :meth:`sync` (no push in between), where the tables hold all the
+        state that resuming at this round needs: the sync has already delivered every update to
+        its owner, so the servers save at once.
+        """
+        self._round += 1
+        every = self.cfg.checkpoint_every
+        if every and self._round % every == 0:
+            return self._save_checkpoint()
+        return None
 
     def _save_checkpoint(self) -> Path | None:
         rt = self._rt
@@ -325,12 +371,13 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         if rt.node_role_comm.rank == 0:
             for client in self._clients.values():
                 files += client.call(op="save", dir=str(tmp.resolve()))["files"]
-        parts = self.allgather(files)
+        parts = allgather_obj(rt.role_comm, files)
         final = None
         if self.is_master:
             manifest = {"round": self._round, "tables": [s.as_dict() for s in self._specs],
                         "config": checkpoint.fingerprint(self.cfg), "files": [f for p in parts for f in p],
                         "nworker": self.nworker, "nserver": self.nserver, "nodes": self.nnodes,
+                        "striping": "global row k is in shard k % nshards at local row k // nshards",
                         "job_id": rt.job_id, "created": time.time()}
             final = checkpoint.finalize(tmp, checkpoint.final_folder(root, self._round), manifest)
         barrier(rt.role_comm)
@@ -350,8 +397,9 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         every node's updates are sent and every cache is refreshed before it returns.
         """
         rt = self._rt
+        self._collective("sync()")
         self._last_clock = time.perf_counter()
-        top = int(self.allreduce(self._clocks.clock, op="max"))
+        top = int(allreduce(rt.role_comm, self._clocks.clock, op="max"))
         if self._clocks.clock < top:
             self._clocks.clocks[self.worker_id] = top
             self._clocks.wake_all()
@@ -361,22 +409,30 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
 
     def allreduce(self, value, op: str = "sum"):
         """Sum (or ``max``, ``min``, ``prod``) a number or array over the workers."""
+        if isinstance(value, np.ndarray):
+            kind = f"{value.dtype}{list(value.shape)}"
+        else:
+            kind = "int" if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else "float"
+        self._collective(f"allreduce({kind}, op={op!r})")
         return allreduce(self._rt.role_comm, value, op)
 
     def allgather(self, obj) -> list:
         """Every worker's ``obj``, by worker id. For small results, not parameter traffic."""
+        self._collective("allgather()")
         return allgather_obj(self._rt.role_comm, obj)
 
     def cross_node_bytes(self) -> int:
         """Bytes sent over ZeroMQ between nodes so far, by every process of the job (collective)."""
+        self._collective("cross_node_bytes()")
         mine = int(self._clocks.sent_bytes.sum()) if self._rt.node_role_comm.rank == 0 else 0
-        return int(self.allreduce(mine))
+        return int(allreduce(self._rt.role_comm, mine))
 
     def vocabulary(self, ids) -> np.ndarray:
         """The sorted union of every worker's ``ids`` (strings): a consistent id → row map."""
+        self._collective("vocabulary()")
         local = sorted(set(np.asarray(ids, dtype=object).tolist()))
         merged = set()
-        for part in self.allgather(local):
+        for part in allgather_obj(self._rt.role_comm, local):
             merged.update(part)
         return np.array(sorted(merged), dtype=object)
 
@@ -445,13 +501,14 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         return self.write_json("metrics.json", full)
 
     def save_table(self, table, name: str | None = None) -> Path | None:
-        """Save the whole table as ``<output>/<name>.npy`` (master only)."""
+        """Save the whole table (master only): a dense table as ``<output>/<name>.npy`` (its
+        ``pull_all()``), a sparse one as ``<output>/<name>.npz`` with arrays ``keys`` (sorted) and
+        ``values``. Returns the path (None on other workers)."""
         t = self._table(table)
         if not self.is_master:
             return None
-        path = self.output_path((name or t.name) + ".npy")
-        np.save(path, t.pull_all())
-        return path
+        suffix = ".npz" if isinstance(t, SparseTable) else ".npy"
+        return t.save(self.output_path((name or t.name) + suffix))
 
     def log(self, message: str) -> None:
         """Print a line on the master (flushed)."""
@@ -496,6 +553,23 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             line = f"[{'#' * filled}{'.' * (20 - filled)}] " + line
         print(line, flush=True, file=sys.stdout)
 
+
+
+def _mismatch(calls: list[tuple[int, str]]) -> str:
+    """The message of a CollectiveError from every worker's (collective number, call), by worker id."""
+    same_seq = len({seq for seq, _ in calls}) == 1
+    groups: dict[tuple[int, str], list[int]] = {}
+    for w, key in enumerate(calls):
+        groups.setdefault(tuple(key), []).append(w)
+    parts = []
+    for (seq, call), workers in groups.items():
+        who = (f"worker {workers[0]}" if len(workers) == 1
+               else "workers " + ", ".join(str(w) for w in workers))
+        what = "had already finished solve()" if call == "end of solve()" else f"called {call}"
+        parts.append(f"{who} {what}" + ("" if same_seq else f" (its collective call {seq})"))
+    where = f"at collective call {calls[0][0]}: " if same_seq else ""
+    return (f"the workers are not at the same collective {where}{', '.join(parts)} "
+            f"(every worker makes the same collective calls in the same order)")
 
 
 def _fmt(value) -> str:

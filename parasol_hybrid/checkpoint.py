@@ -13,6 +13,14 @@ and renames the folder into place (an atomic rename), so a crash while
 writing leaves the previous checkpoint whole. The two newest checkpoints are
 kept. A checkpoint is used only after every file's size and hash match the
 manifest and the config matches the one it was made with.
+
+The layout may change on resume (``nworker``, ``nserver``, ``simulate_nodes``,
+the hosts): tables are striped by row (global row ``k`` lives in shard
+``k % S`` at local row ``k // S``), so a shard of the new layout is gathered
+row by row from the saved shards of the old one (:func:`gather_shard`, reading
+the files memory-mapped: a server reads only the rows it owns). Sparse tables
+place keys by hash over the servers: they resume with another ``nworker`` or
+node count, but not with another ``nserver``.
 """
 
 from __future__ import annotations
@@ -29,12 +37,15 @@ import numpy as np
 from .errors import CheckpointError, ConfigError
 
 __all__ = ["CheckpointError", "MANIFEST", "root_of", "fingerprint", "tmp_folder", "final_folder", "write_shard", "finalize",
-           "find_latest", "verify", "check_config", "load_shard"]
+           "find_latest", "verify", "check_config", "check_table", "load_shard", "gather_shard", "refuse_option"]
 
 MANIFEST = "manifest.json"
 KEEP = 2
-#: config keys that may change between a run and its resumption
-MAY_CHANGE = {"resume", "rounds", "output", "checkpoint_every", "checkpoint_dir", "log_every", "interface"}
+#: config keys that may change between a run and its resumption (the layout keys: tables are re-sharded on load)
+MAY_CHANGE = {"resume", "rounds", "output", "checkpoint_every", "checkpoint_dir", "log_every", "interface",
+              "nworker", "nserver", "simulate_nodes"}
+#: the fields of a table spec that may differ from the checkpoint's (the layout)
+_LAYOUT_FIELDS = {"nshards"}
 _FOLDER = re.compile(r"^ckpt-(\d{9})$")
 
 
@@ -141,11 +152,93 @@ def verify(folder: Path) -> dict:
 
 def check_config(manifest: dict, cfg) -> None:
     """Raise ConfigError naming the keys whose values differ from the checkpoint's."""
-    saved, now = manifest.get("config", {}), fingerprint(cfg)
+    saved = {k: v for k, v in manifest.get("config", {}).items() if k not in MAY_CHANGE}
+    now = fingerprint(cfg)
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, config {now.get(k)!r}" for k in diff)
         raise ConfigError(f"the config does not match the checkpoint it resumes from ({shown})")
+
+
+def check_table(manifest: dict, folder: Path, spec, sparse: bool = False) -> int:
+    """Check that ``spec`` declares table ``spec.index`` as the checkpoint saved it; returns the saved shard count.
+
+    Only the layout (``nshards``) may differ; a different name, shape, dtype,
+    rule, init or seed is refused with a CheckpointError listing the fields.
+    A part of a sparse table (``sparse``) must keep its shard count too.
+    """
+    tables = manifest.get("tables", [])
+    if spec.index >= len(tables):
+        raise CheckpointError(f"table {spec.name!r} (number {spec.index}) is not in the checkpoint {folder} "
+                              f"(it has {len(tables)} tables)")
+    saved, now = tables[spec.index], json.loads(json.dumps(spec.as_dict()))
+    if sparse and saved.get("nshards") != now["nshards"]:
+        name = spec.name.split("#", 1)[0]
+        raise CheckpointError(f"sparse table {name!r}: the checkpoint {folder} was saved with nserver "
+                              f"{saved.get('nshards')}, this job has nserver {now['nshards']}; a sparse table's keys "
+                              f"are placed by hash over the servers, so it resumes only with the same nserver")
+    diff = sorted(k for k in set(saved) | set(now) if k not in _LAYOUT_FIELDS and saved.get(k) != now.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, job {now.get(k)!r}" for k in diff)
+        raise CheckpointError(f"table {spec.name!r} (number {spec.index}) is not declared as in the checkpoint "
+                              f"{folder} ({shown})")
+    return int(saved["nshards"])
+
+
+def _rows_of(rows: int, nshards: int, shard: int) -> int:
+    return len(range(shard, rows, nshards))
+
+
+def _open_saved(folder: Path, spec, shard: int, nshards: int) -> tuple[np.ndarray, np.ndarray]:
+    """Saved shard ``shard`` (of ``nshards``) of a table, memory-mapped, its shapes checked against ``spec``."""
+    try:
+        data = np.load(folder / f"t{spec.index}s{shard}.npy", mmap_mode="r", allow_pickle=False)
+        state = np.load(folder / f"t{spec.index}s{shard}.state.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {folder}: cannot load table {spec.name!r} shard {shard}: {exc}") from None
+    n = _rows_of(spec.rows, nshards, shard)
+    if data.dtype.name != spec.dtype or data.shape != (n, spec.dim):
+        raise CheckpointError(f"checkpoint {folder}: table {spec.name!r} shard {shard} of {nshards} is {data.dtype} "
+                              f"{data.shape}, the job declares {spec.dtype} {(n, spec.dim)}")
+    if state.dtype.name != spec.dtype or state.shape != (n, spec.state_slots, spec.dim):
+        raise CheckpointError(f"checkpoint {folder}: table {spec.name!r} shard {shard} of {nshards} has state "
+                              f"{state.dtype} {state.shape}, the job's rule needs {(n, spec.state_slots, spec.dim)}")
+    return data, state
+
+
+def gather_shard(folder: Path, spec, shard: int, saved_nshards: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and state of shard ``shard`` of ``spec.nshards``, gathered from a checkpoint saved with
+    ``saved_nshards`` shards: global row ``k`` is saved in shard ``k % saved_nshards`` at local row
+    ``k // saved_nshards``. Only the rows this shard owns are read (the files are memory-mapped)."""
+    folder, old = Path(folder), int(saved_nshards)
+    n = _rows_of(spec.rows, spec.nshards, shard)
+    data = np.empty((n, spec.dim), dtype=spec.dtype)
+    state = np.empty((n, spec.state_slots, spec.dim), dtype=spec.dtype)
+    rows = np.arange(n, dtype=np.int64) * spec.nshards + shard  # the global rows of this shard
+    src = rows % old
+    for o in range(min(old, spec.rows)):
+        pick = src == o
+        if not pick.any():
+            continue
+        saved, saved_state = _open_saved(folder, spec, o, old)
+        local = rows[pick] // old
+        if pick.all() and n == saved.shape[0]:  # the same layout: the whole file
+            data[...] = saved
+            state[...] = saved_state
+        else:
+            data[pick] = saved[local]
+            state[pick] = saved_state[local]
+        del saved, saved_state
+    return data, state
+
+
+def refuse_option(algorithm: str, why: str):
+    """A ``checkpoint_every`` option for an algorithm that does not checkpoint: any value but 0 is a
+    ConfigError naming the algorithm, raised where the config is loaded (before any rank starts)."""
+    from .config import Option
+
+    return Option(int, 0, f"must be 0: {algorithm} does not save checkpoints",
+                  check=lambda v: None if v == 0 else f"must be 0: {algorithm} does not save checkpoints ({why})")
 
 
 def load_shard(folder: Path, spec, shard: int) -> tuple[np.ndarray, np.ndarray]:

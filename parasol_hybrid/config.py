@@ -125,6 +125,9 @@ CORE_OPTIONS: dict[str, Option] = {
                      nullable=True),
     "interface": Option(str, "auto", "address or interface name the cross-node sockets bind to "
                         "('auto': loopback when the whole job runs on one host)"),
+    "peer_timeout": Option(float, 60.0, "seconds a rank waits for a peer (a reply, a node's clock, "
+                           "a full send queue) before the job ends with an error naming both; must exceed "
+                           "the longest single server task (creating or saving a big table)", positive),
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",

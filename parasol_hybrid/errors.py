@@ -15,6 +15,7 @@ __all__ = [
     "RuleError",
     "JobError",
     "CheckpointError",
+    "CollectiveError",
 ]
 
 
@@ -44,3 +45,8 @@ class JobError(ParasolError):
 
 class CheckpointError(ParasolError):
     """A checkpoint is missing, incomplete, damaged, or does not match the job."""
+
+
+class CollectiveError(JobError):
+    """The workers called collectives (``table``, ``sync``, ``allreduce``...) in a different order or number;
+    the message names the call of each worker."""

@@ -8,7 +8,21 @@ Usage::
 
 The config is validated before anything starts (with the algorithm's own keys
 when the entry script defines a ``paralg`` subclass); an error exits with 2.
-Each rank gets ``PARASOL_JOB_ID``, ``PARASOL_CONFIG`` and ``PARASOL_LAUNCHER_PID``.
+Each rank gets ``PARASOL_JOB_ID``, ``PARASOL_CONFIG``, ``PARASOL_JOB_DIR`` and
+``PARASOL_LAUNCHER_PID`` with ``PARASOL_LAUNCHER_ID`` (what proves the pid is
+still this launcher: see :mod:`parasol_hybrid.lifeline`). If the launcher is
+killed (``kill -9``, the OOM killer), mpiexec gets SIGTERM from the kernel
+(``PR_SET_PDEATHSIG``) and every rank, which watches the launcher, sweeps the
+job's segments and exits: nothing of the job is left.
+
+When the job fails, the summary line names the rank whose failure started
+the end (the first one recorded in the job folder, see :mod:`parasol_hybrid.jobdir`)
+and repeats its message.
+
+When the launcher's stdout or stderr is a pipe (``run_parasol ... | head``),
+mpiexec writes into a pipe of the launcher's, which forwards it; if the
+reader goes away, that stream is dropped (and still drained) and the job
+runs to its end: a closed pipe cannot kill it.
 
 Hydra (MPICH's mpiexec) puts every rank in a session of its own, so the job's
 processes are found by their ``PARASOL_JOB_ID`` in ``/proc/<pid>/environ``,
@@ -21,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import importlib.util
 import json
 import os
@@ -29,14 +44,17 @@ import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from . import jobdir, lifeline
 from .config import Config, Option, load_config
 from .errors import JobError, ParasolError
+from .lifeline import mpich_files
 from .tables import segment
 
 __all__ = ["main", "build_argv", "find_mpiexec", "entry_script", "algorithm_options", "job_pids",
@@ -186,18 +204,6 @@ def job_pids(job_id: str) -> list[int]:
     return pids_with_env("PARASOL_JOB_ID", job_id)
 
 
-def mpich_files(pids: list[int]) -> set[str]:
-    """The /dev/shm/mpich_shm_* files (MPICH's own, left behind when a rank dies) that ``pids`` map."""
-    found = set()
-    for pid in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                at = line.find("/dev/shm/mpich_shm_")
-                if at >= 0 and not line.rstrip().endswith("(deleted)"):
-                    found.add(line[at:].rstrip())
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -210,6 +216,101 @@ def _kill(pids: list[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_us():
+    """A ``preexec_fn``: the child (mpiexec) gets SIGTERM when this launcher dies, however it dies.
+
+    mpiexec passes SIGTERM on to the ranks; they also watch the launcher themselves.
+    """
+    parent = os.getpid()
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the launcher died before prctl took effect
+            os._exit(1)
+    return preexec
+
+
+def _is_pipe(fd: int) -> bool:
+    """Whether ``fd`` is a pipe or socket (writing to it can fail with EPIPE once its reader is gone)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _quiet_fd(fd: int) -> None:
+    """Point ``fd`` at /dev/null (its reader is gone), so nothing at exit fails writing to it."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def emit(line: str, fd: int = 2) -> bool:
+    """Write one line of the launcher's own to ``fd``; a closed pipe is not an error (returns False)."""
+    stream = sys.stderr if fd == 2 else sys.stdout
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+        return True
+    except (BrokenPipeError, ValueError):
+        _quiet_fd(fd)
+        return False
+    except OSError:
+        return False
+
+
+class _Forward:
+    """mpiexec's stdout or stderr, read from a pipe (non-blocking) and written to ours.
+
+    When writing to ours fails (its reader is gone), forwarding stops but the
+    pipe is still drained, so mpiexec and the ranks never block nor die on it.
+    """
+
+    def __init__(self, read_fd: int, out_fd: int):
+        self.fd, self.out_fd = read_fd, out_fd
+        os.set_blocking(read_fd, False)
+        self.broken = False
+        self.open = True
+
+    def pump(self) -> bool:
+        """Move what is readable now (at most 1 MiB, so other events are not starved); returns False
+        at end of file (then the pipe is closed)."""
+        for _ in range(16):
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return True
+            except OSError:
+                data = b""
+            if not data:
+                os.close(self.fd)
+                self.open = False
+                return False
+            if not self.broken:
+                self._write(data)
+        return True
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.out_fd, view):]
+        except BlockingIOError:
+            pass  # our own output is non-blocking and full: drop this chunk rather than stall the job
+        except OSError:  # EPIPE (the reader went away), EIO...: stop forwarding, keep draining
+            self.broken = True
+            _quiet_fd(self.out_fd)
 
 
 class _Job:
@@ -225,6 +326,7 @@ class _Job:
         self.ranks: dict[int, dict] = {}   # rank -> what it registered in PARASOL_JOB_DIR
         self.first_death: tuple[dict, float] | None = None
         self._pidfds: dict[int, dict] = {}
+        self._streams: dict[int, _Forward] = {}
         self._poll = select.poll()
 
     def _on_signal(self, signum, frame) -> None:
@@ -244,10 +346,19 @@ class _Job:
         sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         saved = {s: signal.signal(s, self._on_signal) for s in sigs}
         try:
+            piped = [fd for fd in (1, 2) if _is_pipe(fd)]
             try:
-                self.proc = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+                self.proc = subprocess.Popen(
+                    self.argv, env=self.env, start_new_session=True, preexec_fn=_dies_with_us(),
+                    stdout=subprocess.PIPE if 1 in piped else None, stderr=subprocess.PIPE if 2 in piped else None)
             except OSError as exc:
                 raise JobError(f"cannot start {self.argv[0]}: {exc}") from exc
+            for out_fd, pipe in ((1, self.proc.stdout), (2, self.proc.stderr)):
+                if pipe is not None:
+                    fwd = _Forward(os.dup(pipe.fileno()), out_fd)
+                    pipe.close()
+                    self._streams[fwd.fd] = fwd
+                    self._poll.register(fwd.fd, select.POLLIN)
             self._started = time.monotonic()
             if self.signum is not None:
                 self.proc.send_signal(signal.SIGINT)
@@ -257,8 +368,11 @@ class _Job:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             if self._end_stragglers():
                 self._remove_mpich_files()
+            self._drain(time.monotonic() + 2.0)
             rc = self.proc.wait()
         finally:
+            for fwd in list(self._streams.values()):
+                self._unregister_stream(fwd)
             for s, handler in saved.items():
                 signal.signal(s, handler)
         if self.signum is not None:
@@ -290,17 +404,50 @@ class _Job:
                                     fd = os.pidfd_open(info["pid"])
                                     self._pidfds[fd] = info
                                     self._poll.register(fd, select.POLLIN)
-        if not self._pidfds or self.first_death is not None:
+        if not self._pidfds and not self._streams:
             time.sleep(timeout)
             return
         ready = self._poll.poll(timeout * 1000)
-        if ready:
-            info = min((self._pidfds[fd] for fd, _ in ready), key=lambda i: i["rank"])
+        dead = []
+        for fd, _ in ready:
+            if fd in self._streams:
+                self._pump(self._streams[fd])
+            elif fd in self._pidfds:
+                dead.append(self._pidfds[fd])
+        if dead and self.first_death is None:
+            info = min(dead, key=lambda i: i["rank"])
             self.first_death = (info, time.monotonic())
             self._close_pidfds()
 
+    def _pump(self, fwd: _Forward) -> None:
+        if not fwd.pump():
+            self._unregister_stream(fwd)
+
+    def _unregister_stream(self, fwd: _Forward) -> None:
+        self._streams.pop(fwd.fd, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._poll.unregister(fwd.fd)
+        if fwd.open:
+            with contextlib.suppress(OSError):
+                os.close(fwd.fd)
+            fwd.open = False
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, forwarding mpiexec's output meanwhile."""
+        if not self._streams:
+            time.sleep(seconds)
+            return
+        for fd, _ in self._poll.poll(seconds * 1000):
+            if fd in self._streams:
+                self._pump(self._streams[fd])
+
+    def _drain(self, deadline: float) -> None:
+        """Forward what is left in mpiexec's pipes, until they end or ``deadline``."""
+        while self._streams and time.monotonic() < deadline:
+            self._pause(0.05)
+
     def _close_pidfds(self) -> None:
-        for fd in self._pidfds:
+        for fd in list(self._pidfds):
             with contextlib.suppress(OSError):
                 self._poll.unregister(fd)
                 os.close(fd)
@@ -313,6 +460,20 @@ class _Job:
         info, _ = self.first_death
         return (f"rank {info['rank']} ({info['role']} {info['index']}) on host {info['host']} "
                 f"(pid {info['pid']}) ended first")
+
+    def describe_failure(self) -> str | None:
+        """Why the job failed: the first failure a rank recorded in the job folder (the rank whose
+        failure started the end, and its message), else the rank that ended first, else (if ranks of
+        a parasol job had registered) that none said why."""
+        record = jobdir.read_failure(self.env.get(jobdir.ENV))
+        if record is not None:
+            return jobdir.describe_failure(record)
+        death = self.describe_death()
+        if death is not None:
+            return death
+        if self.ranks:
+            return "no rank recorded why (see the ranks' messages above)"
+        return None
 
     def _exited(self) -> bool:
         try:
@@ -334,18 +495,20 @@ class _Job:
                 killed = True
             self._watch_ranks(0.02)
         self._close_pidfds()
+        for fwd in list(self._streams.values()):  # what mpiexec wrote last
+            self._pump(fwd)
 
     def _end_stragglers(self) -> bool:
         """Ranks still running after mpiexec: wait out the grace period if stopping, then SIGKILL.
 
         Returns whether every process of the job has ended."""
         while (pids := job_pids(self.job_id)) and time.monotonic() < (self.deadline or 0.0):
-            time.sleep(0.02)
+            self._pause(0.02)
         give_up = time.monotonic() + 5.0
         while pids and time.monotonic() < give_up:
             self.mpich_files |= mpich_files(pids)
             _kill(pids, signal.SIGKILL)
-            time.sleep(0.02)
+            self._pause(0.02)
             pids = job_pids(self.job_id)
         if pids:
             self.say(f"processes of job {self.job_id} survived SIGKILL: {pids}")
@@ -433,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def say(msg: str) -> None:
         if not args.quiet:
-            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+            emit(f"{PROG}: {msg}")
 
     if args.log_json:
         os.environ["PARASOL_LOG_JSON"] = os.path.abspath(args.log_json)
@@ -462,20 +625,20 @@ def main(argv: list[str] | None = None) -> int:
         say(f"removed {len(stale)} segment(s) left by dead jobs: {' '.join(stale)}")
     job_id = segment.new_job_id()
     job_dir = tempfile.mkdtemp(prefix=f"parasol-job-{job_id}-")
-    env = dict(os.environ, PARASOL_JOB_ID=job_id, PARASOL_CONFIG=str(cfg.path),
-               PARASOL_LAUNCHER_PID=str(os.getpid()), PARASOL_JOB_DIR=job_dir)
+    env = dict(os.environ, PARASOL_JOB_ID=job_id, PARASOL_CONFIG=str(cfg.path), **lifeline.launcher_env())
+    env[jobdir.ENV] = job_dir
     for var in BLAS_THREAD_VARS:  # one BLAS thread per rank: the ranks already fill the cores
         env.setdefault(var, "1")
     say(f"job {job_id}: {shlex.join(run_argv)}")
     job = _Job(run_argv, env, job_id, args.grace, say)
     try:
         rc = job.run()
-        death = job.describe_death()
-        if rc != 0 and death is not None and job.signum is None:
-            print(f"{PROG}: job {job_id} failed (exit {rc}): {death}", file=sys.stderr, flush=True)
+        why = job.describe_failure() if rc != 0 and job.signum is None else None
+        if why is not None:
+            emit(f"{PROG}: job {job_id} failed (exit {rc}): {why}")
         return rc
     except JobError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        emit(f"{PROG}: error: {exc}")
         return 2
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)

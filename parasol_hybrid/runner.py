@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
 import sys
 import traceback
 
+from . import jobdir
 from .errors import ParasolError
+from .lifeline import end_orphaned
 
 __all__ = ["run"]
 
@@ -33,8 +36,13 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
 
     Reads the config from ``--config`` or ``$PARASOL_CONFIG``. An invalid
     config exits with status 2 on every rank; a start-up error on some rank
-    (say, its interface) and any error later print which rank failed and
-    abort the whole MPI job.
+    (say, its interface) and any error later print which rank failed, record
+    it for the launcher (the first failure of the job is the one it names)
+    and abort the whole MPI job.
+
+    The end of a rank that did its part, in this order: the final barrier and
+    the watchdog joined, sockets and the ZeroMQ context gone
+    (``Runtime.finish``), then the shards unmapped, then the clock board.
     """
     from mpi4py import MPI
 
@@ -49,11 +57,15 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     except ParasolError as exc:  # the same on every rank: each exits, rank 0 says why
         if rank == 0:
             print(f"parasol: error: {exc}", file=sys.stderr, flush=True)
+            jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
         sys.exit(2)
     try:
         rt = Runtime.start(cfg)
-    except ParasolError as exc:  # may be one rank's alone (its interface, its host): end the job
-        print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # noqa: BLE001 - may be one rank's alone (its interface, its host): end the job
+        detail = str(exc) if isinstance(exc, ParasolError) else traceback.format_exc()
+        print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {detail}",
+              file=sys.stderr, flush=True)
+        jobdir.record_failure(rank, None, None, f"failed at start-up: {jobdir.error_line(exc)}")
         MPI.COMM_WORLD.Abort(2)
         os._exit(2)  # Abort may return before the process manager ends this rank
     signal.signal(signal.SIGTERM, _sigterm)
@@ -62,28 +74,45 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
         if rt.role == "server":
             server = Server(rt, rt.sock)
             server.serve(rt.ended)
-            server.close()
         else:
             alg = alg_cls(rt)
             alg.args = rest
             alg._start()
             alg.solve()
+            alg._end_solve()  # the last collective: a worker still in another one gets an error
+        rt.finish()  # every rank is done; no thread, socket or zmq frame of this rank is left
+        if server is not None:
+            server.close()  # now the shards may be unmapped
+        if alg is not None:
             alg._stop()
-        rt.finish()
+        rt.close()  # the clock board, last
     except BaseException as exc:  # noqa: BLE001 - every failure ends the whole job
-        if isinstance(exc, KeyboardInterrupt):
-            msg = f"parasol: {rt.describe()} interrupted"
-        elif isinstance(exc, ParasolError):
+        _fail(rt, exc, server, alg)
+
+
+def _fail(rt, exc: BaseException, server, alg) -> None:
+    """Say which rank failed and why, record it for the launcher, release what can be, abort the job."""
+    from mpi4py import MPI
+
+    lost = rt.watchdog.lifeline.check() if rt.watchdog is not None else None
+    if lost is not None:  # the launcher or the parent is gone (mpiexec passed its SIGTERM on): nobody to abort to
+        end_orphaned(rt.describe(), rt.job_id, lost)
+    if isinstance(exc, KeyboardInterrupt):
+        msg = f"parasol: {rt.describe()} interrupted"
+    else:
+        jobdir.record_failure(rt.rank, rt.role, rt.index, f"failed: {jobdir.error_line(exc)}", host=rt.host)
+        if isinstance(exc, ParasolError):
             msg = f"parasol: {rt.describe()} failed: {type(exc).__name__}: {exc}"
         else:
             msg = f"parasol: {rt.describe()} failed:\n{traceback.format_exc()}"
+    with contextlib.suppress(Exception):  # a closed stderr must not keep the job from ending
         print(msg, file=sys.stderr, flush=True)
-        try:
-            if server is not None:
-                server.close()
-            if alg is not None:
-                alg._stop()
-        finally:
-            code = 130 if isinstance(exc, KeyboardInterrupt) else 1
-            MPI.COMM_WORLD.Abort(code)
-            os._exit(code)
+    try:
+        if server is not None:
+            server.close()
+        if alg is not None:
+            alg._stop()
+    finally:
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        MPI.COMM_WORLD.Abort(code)
+        os._exit(code)

@@ -158,6 +158,94 @@ def test_a_blocked_worker_is_woken_by_another_process_without_spinning(clocks, h
     assert segment.leftovers(job) == []
 
 
+def _wakeups() -> int:
+    """Voluntary context switches of the calling thread so far: each time it slept and was woken."""
+    with open("/proc/thread-self/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches in /proc/thread-self/status")
+
+
+def _tick_slowly(names: dict, worker: int, ticks: int, every: float) -> None:
+    """Another process: tick ``worker`` ``ticks`` times, one every ``every`` seconds."""
+    c = Clocks.attach(names, worker, -1)
+    for _ in range(ticks):
+        time.sleep(every)
+        c.tick()
+    c.close()
+
+
+def test_a_waiting_worker_wakes_only_when_another_ticks_not_in_a_polling_loop(clocks):
+    """A polling loop (even ``sleep(0.005)``, cheap in CPU) wakes hundreds of times a second; a worker
+    blocked on its semaphore wakes once per post, plus once per second of its timed wait."""
+    c = clocks(2, 0)
+    before = _wakeups()
+    assert c[0].wait_for(1, timeout=1.5) is False  # nobody ticks
+    woken = _wakeups() - before
+    assert woken <= 10, f"a worker that nobody woke for 1.5 s woke up {woken} times: it polls"
+
+    job = clocks.job_id
+    names = Clocks.create(job, 2)
+    ctx = multiprocessing.get_context("fork")
+    other = ctx.Process(target=_tick_slowly, args=(names, 1, 10, 0.1))
+    try:
+        me = Clocks.attach(names, 0, 0)
+        try:
+            me.clocks[0] = 10
+            other.start()
+            before, t0 = _wakeups(), time.monotonic()
+            assert me.wait_for(10, timeout=30) is True  # 10 ticks of worker 1, 0.1 s apart
+            seconds, woken = time.monotonic() - t0, _wakeups() - before
+        finally:
+            me.close()
+        other.join(10)
+        assert other.exitcode == 0
+        assert seconds >= 0.9
+        assert woken <= 10 + 10, f"woken {woken} times in {seconds:.2f} s by 10 ticks: it polls"
+    finally:
+        if other.is_alive():
+            other.kill()
+            other.join()
+        Clocks.unlink(names)
+
+
+def test_tick_waits_by_the_staleness_rule_may_proceed(clocks, monkeypatch):
+    """tick() decides with may_proceed itself (not a copy of the rule), so the rule's tests test the library."""
+    from parasol_hybrid.staleness import clock as clock_module
+
+    asked = []
+
+    def rule(clock, slowest, staleness):
+        asked.append((clock, slowest, staleness))
+        return True  # a rule that always lets go: tick must not block even though BSP says wait
+
+    monkeypatch.setattr(clock_module, "may_proceed", rule)
+    c = clocks(2, 0)
+    t0 = time.monotonic()
+    assert c[0].tick() == 1  # BSP with worker 1 still at 0: only the rule lets it go
+    assert time.monotonic() - t0 < 0.5
+    assert asked == [(1, 0, 0)]
+    assert c[0].wait_for(5, timeout=0.1) is True and asked[-1] == (5, 0, 0)
+
+
+def test_catch_up_raises_a_waiting_worker_to_the_highest_clock_and_wakes_the_others(clocks):
+    c = clocks(3, 0)
+    told = []
+    c[0].notify = told.append
+    c[1].clocks[1] = 4
+    c[2].clocks[2] = 2
+    assert c[0].catch_up() == 4 and c[0].clock == 4 and told == [4]
+    assert c[2].wait_for(2, timeout=0) is True and c[2].slowest() == 2
+    assert c[0].catch_up() == 4 and told == [4], "no change, no notice"
+    c[0].cluster = True  # in cluster mode the frontier (other nodes' delivered clock) counts too
+    c[0].frontier[0] = 7
+    assert c[0].catch_up() == 7 and c[0].clock == 7 and told == [4, 7]
+    t0 = time.monotonic()
+    c[0].idle(0.2)  # catch_up, then sleep on the semaphore: nobody posts, so the whole timeout
+    assert time.monotonic() - t0 >= 0.15
+
+
 # ----------------------------------------------------------------- roles
 
 

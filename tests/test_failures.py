@@ -1,28 +1,34 @@
 """A dead rank ends the job: quickly, with a message naming it, leaving no process and no segment.
 
-Each case kills a worker or a server with SIGKILL, or makes a worker raise in
-``solve()``, on one node and on two simulated nodes, through the launcher.
+Each case kills a worker (worker 0, the master, too) or a server with SIGKILL,
+or makes a worker raise in ``solve()``, on one node and on two simulated
+nodes, through the launcher. The launcher's summary line names the rank whose
+failure started the end and repeats its message, every time.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from parasol_hybrid.cluster.roles import assign_roles, simulated_nodes
 from parasol_hybrid.launcher import pids_with_env
-from parasol_hybrid.testing import alive_pids, shm_leftovers, start_launcher, stop_launcher, write_config
+from parasol_hybrid.testing import (alive_pids, run_launcher, shm_leftovers, start_launcher, stop_launcher,
+                                    write_config)
 
 JOB = Path(__file__).resolve().parent / "jobs" / "failure_job.py"
+LIFECYCLE = Path(__file__).resolve().parent / "jobs" / "lifecycle_job.py"
 pytestmark = pytest.mark.timeout(120)
 
 # rank -> role for the two layouts (servers are the highest ranks of each node)
 LAYOUTS = {
-    1: {"nworker": 2, "nserver": 1, "worker": 1, "server": 2},
-    2: {"nworker": 2, "nserver": 2, "worker": 2, "server": 3},
+    1: {"nworker": 2, "nserver": 1, "worker": 1, "server": 2, "master": 0},
+    2: {"nworker": 2, "nserver": 2, "worker": 2, "server": 3, "master": 0},
 }
 
 
@@ -47,7 +53,7 @@ def _wait_for(path: Path, proc, timeout: float = 60.0) -> None:
 
 
 @pytest.mark.parametrize("nodes", [1, 2])
-@pytest.mark.parametrize("victim", ["worker", "server", "raise"])
+@pytest.mark.parametrize("victim", ["worker", "master", "server", "raise"])
 def test_dead_rank_ends_the_job(tmp_path, nodes, victim):
     lay = LAYOUTS[nodes]
     out = tmp_path / "out"
@@ -72,6 +78,49 @@ def test_dead_rank_ends_the_job(tmp_path, nodes, victim):
     if victim == "raise":
         assert "worker 1" in stderr and "deliberate failure" in stderr, stderr
     else:
-        assert f"rank {lay[victim]} ({victim} " in stderr and "on host" in stderr, stderr
+        role = "server" if victim == "server" else "worker"
+        assert f"rank {lay[victim]} ({role} " in stderr and "on host" in stderr, stderr
+        summary = [ln for ln in stderr.splitlines() if ln.startswith("run_parasol: job ") and " failed " in ln]
+        assert len(summary) == 1 and f"rank {lay[victim]} ({role} " in summary[0], stderr
     assert alive_pids(job_pids, wait=5.0) == []
     assert [n for n in shm_leftovers() if any(str(p) in n for p in job_pids)] == []
+
+
+# (error, worker that raises, nworker, nserver, simulated nodes)
+RAISES = {
+    "InputError-master": ("InputError", 0, 2, 1, 1),
+    "RuleError-rank1": ("RuleError", 1, 2, 1, 1),
+    "TableError-2nodes": ("TableError", 1, 2, 2, 2),
+    "worker-error-servers": ("RuntimeError", 1, 2, 2, 1),
+}
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+@pytest.mark.parametrize("case", list(RAISES))
+def test_summary_names_the_rank_that_failed(tmp_path, case, attempt):
+    """The summary line is there every time and names the failing rank and its message."""
+    error, worker, nworker, nserver, nodes = RAISES[case]
+    lay = assign_roles(simulated_nodes(nworker + nserver, nodes), nworker, nserver)
+    rank = [r for r in range(nworker + nserver) if not lay.is_server[r] and lay.index_of[r] == worker][0]
+    cfg = write_config(tmp_path, nworker=nworker, nserver=nserver, simulate_nodes=nodes, staleness=0,
+                       output=str(tmp_path / "out"), mode="raise", fail_worker=worker, error=error)
+    done = run_launcher(["--config", str(cfg), "python", str(LIFECYCLE)], 90)
+    assert done.returncode == 1, done.stderr
+    summary = [ln for ln in done.stderr.splitlines() if ln.startswith("run_parasol: job ") and " failed " in ln]
+    assert len(summary) == 1, f"no summary line:\n{done.stderr}"
+    expect = (rf"failed \(exit 1\): rank {rank} \(worker {worker}\) on host \S+ \(pid \d+\) failed: "
+              rf"{error}: deliberate {error} of worker {worker}$")
+    assert re.search(expect, summary[0]), summary[0]
+
+
+def test_summary_names_a_start_up_error(tmp_path):
+    """A server that cannot bind (its interface does not exist) is named with its error, even though hydra
+    may end the job before it forwards the rank's own line."""
+    cfg = write_config(tmp_path, nworker=2, nserver=1, output=str(tmp_path / "out"), mode="run", max_seconds=5)
+    env = dict(os.environ, PARASOL_INTERFACE="nosuch0")
+    done = run_launcher(["--config", str(cfg), "python", str(LIFECYCLE)], 90, env=env)
+    assert done.returncode == 2, done.stderr
+    summary = [ln for ln in done.stderr.splitlines() if ln.startswith("run_parasol: job ") and " failed " in ln]
+    assert len(summary) == 1, done.stderr
+    assert re.search(r"failed \(exit 2\): rank 2 on host \S+ \(pid \d+\) failed at start-up: ConfigError: "
+                     r"config key 'interface': no IPv4 address on interface 'nosuch0'", summary[0]), summary[0]

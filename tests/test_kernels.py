@@ -299,3 +299,48 @@ def test_hyper_array_rejects_unknown_names_and_keeps_declared_order():
         get_rule("add").hyper_array({"clip": 1.0})
     with pytest.raises((RuleError, TableError), match="momentum"):
         TableSpec.build(0, "w", (3, 2), rule="sgd", hyper={"momentum": 0.9})
+
+
+# ----------------------------------------------------------------- bad values (issue 9 item 7)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("nshards", [1, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_nan_or_inf_delta_is_refused_in_the_first_pass_and_writes_nothing(nshards, bad, dtype):
+    rows, dim = 13, 4
+    full = random_table(np.random.default_rng(60 + nshards), rows, dim, dtype)
+    keys = np.array([0, 4, 12, 5, 7], dtype=np.int64)
+    vals = np.ones((len(keys), dim), dtype=dtype)
+    vals[3, 2] = bad  # row 3 of the push; rows before and after it are fine
+    n = len(keys)
+    assert K.check_push(keys, rows, vals) == K.BAD_VALUE * n + 3
+    assert K.refusal(K.BAD_VALUE * n + 3, n) == (K.BAD_VALUE, 3)
+    assert K.first_bad_row(vals) == 3 and K.first_bad_row(vals[:3]) == -1
+    for kernel in (K.scatter_add, K.scatter_assign):
+        shards = stripe(full, nshards)
+        assert kernel(shards, rows, keys, vals) == K.BAD_VALUE * n + 3
+        np.testing.assert_array_equal(unstripe(shards, rows), full)
+    for name in ("add", "assign", "sgd", "adagrad", "test_clip_add"):
+        rule = get_rule(name)
+        shards = stripe(full, nshards)
+        states = states_for(rule, shards)
+        assert rule.apply(shards, states, rows, keys, vals, rule.hyper_array()) == K.BAD_VALUE * n + 3, name
+        np.testing.assert_array_equal(unstripe(shards, rows), full)
+        assert all((s == 0).all() for s in states), f"{name}: the state was written"
+    # the first refused entry wins: a bad key before the bad row is reported as the key
+    keys[1] = rows
+    assert K.check_push(keys, rows, vals) == K.BAD_KEY * n + 1
+    assert K.refusal(K.check_push(keys, rows, vals), n) == (K.BAD_KEY, 1)
+
+
+def test_finite_extremes_and_int_tables_pass_the_value_check():
+    big = np.array([[np.finfo(np.float64).max, -np.finfo(np.float64).max, 5e-324, -0.0]])
+    keys = np.array([1], dtype=np.int64)
+    shards = (np.zeros((2, 4)),)
+    assert K.scatter_assign(shards, 2, keys, big) == -1
+    np.testing.assert_array_equal(shards[0][1], big[0])
+    ints = (np.zeros((3, 2), dtype=np.int64),)
+    extremes = np.array([[np.iinfo(np.int64).max, np.iinfo(np.int64).min]])
+    assert K.scatter_add(ints, 3, np.array([2], dtype=np.int64), extremes) == -1
+    np.testing.assert_array_equal(ints[0][2], extremes[0])

@@ -325,3 +325,25 @@ def test_cleanup_removes_only_dead_creators_segments(capsys):
     finally:
         _unlink(dead_shm, dead_sem)
         _unlink(alive_shm)
+
+
+@pytest.mark.timeout(120)
+def test_closed_output_pipe_loses_nothing(tmp_path):
+    """``run_parasol ... | head -5``: the reader goes away after 5 progress lines, the job runs to its end."""
+    job = REPO / "tests" / "jobs" / "lifecycle_job.py"
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path, nworker=2, nserver=1, output=str(out), mode="print", rounds=150, sleep=0.01)
+    proc = start_launcher(["--config", str(cfg), "python", str(job)], cwd=tmp_path)
+    try:
+        head = [proc.stdout.readline() for _ in range(5)]
+        proc.stdout.close()  # what head does after 5 lines
+        err = proc.stderr.read()
+        rc = proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            stop_launcher(proc, GRACE)
+    assert all(line.startswith("round ") for line in head), head
+    assert rc == 0, err
+    metrics = (out / "metrics.json").read_text()
+    assert '"rounds_done": 150' in metrics, metrics
+    assert "BrokenPipeError" not in err and "Exception ignored" not in err, err

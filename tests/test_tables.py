@@ -318,3 +318,141 @@ def test_sweep_removes_segments_of_dead_creators_only():
         for seg in made:
             seg.unlink()
             seg.close()
+
+
+# ----------------------------------------------------------------- bad values, in-place access, protocol (issue 9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", ["add", "assign", "sgd", "adagrad", "exact_add"])
+def test_a_push_holding_nan_or_inf_is_refused_naming_table_and_row(make_table, kind, bad):
+    rule = "adagrad" if kind == "adagrad" else "add"
+    node = make_table("emb", (9, 3), nshards=2, dtype="float32", init="normal", seed=5, rule=rule,
+                      exact=kind == "exact_add")
+    t = node.table
+    before = t.pull_all()
+    keys = np.array([1, 8, 4], dtype=np.int64)
+    deltas = np.ones((3, 3), dtype=np.float32)
+    deltas[1, 2] = bad
+    push_rule = kind if kind in ("assign", "sgd") else None
+    with pytest.raises(TableError) as info:
+        t.push(keys, deltas, rule=push_rule)
+    msg = str(info.value)
+    assert "'emb'" in msg and "row 8" in msg and "NaN" in msg, msg
+    np.testing.assert_array_equal(t.pull_all(), before)
+    assert all((s == 0).all() for s in t.states), "the optimiser state was written"
+    t.push(keys, np.where(np.isfinite(deltas), deltas, 0))  # the same push, finite, goes through
+    assert not np.array_equal(t.pull_all(), before)
+
+
+def _add_one_in_place(shards, key, times):
+    S = len(shards)
+    for _ in range(times):
+        shards[key % S][key // S, 0] += 1
+
+
+def test_exact_tables_have_read_only_shards_and_locked_gives_writable_ones(make_table):
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    kernel = njit(_add_one_in_place)
+    loose = make_table("loose", (6, 2), nshards=2, dtype="float64").table
+    kernel(loose.shards, 3, 2)  # not exact: written in place, no locks
+    assert loose.pull([3])[0, 0] == 2.0
+    for t in (make_table("ex", (6, 2), nshards=2, dtype="float64", exact=True).table,
+              make_table("ints", (6, 2), nshards=2, dtype="int64").table):
+        with pytest.raises(ValueError, match="read-only"):
+            t.shards[1][1, 0] += 1
+        with pytest.raises(TypingError, match="readonly array"):
+            kernel(t.shards, 3, 1)
+        assert not any(s.flags.writeable for s in t.shards + t.states)
+        with t.locked() as shards:
+            assert all(s.flags.writeable for s in shards)
+            kernel(shards, 3, 5)
+            kernel(t.shards, 3, 1)  # inside the block the table's own arrays are writable too
+        assert not any(s.flags.writeable for s in t.shards + t.states)  # and read-only again after it
+        assert t.pull([3])[0, 0] == 6 and t.pull_all().sum() == 6
+        t.push([3], np.ones((1, 2), dtype=t.dtype))  # pushes still take the locks and write
+        assert t.pull([3]).tolist() == [[7, 1]]
+
+
+def test_locked_holds_the_locks_that_pushes_take(make_table):
+    node = make_table("held", (4, 1), nshards=2, dtype="int64")
+    t = node.table
+    done = threading.Event()
+    with t.locked() as shards:
+        for sh in node.created:  # every shard lock of the node is taken
+            assert sh.lock.value == 0
+        pusher = threading.Thread(target=lambda: (Table(node.spec, node.attached).push([1], [1]), done.set()),
+                                  daemon=True)
+        pusher.start()
+        assert not done.wait(0.3), "a push went through while locked() held the locks"
+        shards[1][0, 0] = 10
+    assert done.wait(10)
+    pusher.join(10)
+    assert t.pull([1]).item() == 11
+
+
+def test_dense_save_writes_pull_all_as_npy(make_table, tmp_path):
+    t = make_table("w", (5, 2), nshards=3, dtype="float64", init="uniform", seed=1).table
+    path = t.save(tmp_path / "w.npy")
+    assert path == tmp_path / "w.npy" and sorted(p.name for p in tmp_path.iterdir()) == ["w.npy"]
+    np.testing.assert_array_equal(np.load(path), t.pull_all())
+
+
+def make_sparse(make_table, name: str, slots: int, nshards: int, capacity: int, dim: int = 2, dtype="int64"):
+    """A SparseTable over two tables made here, as paralg.sparse_table declares them."""
+    from parasol_hybrid.tables.sparse import SparseTable
+
+    keys = make_table(name + "#keys", (slots, 1), nshards=nshards, dtype="int64", init="constant", a=-1.0)
+    values = make_table(name, (slots, dim), nshards=nshards, dtype=dtype, exact=True)
+    return SparseTable(keys.table, values.table, capacity)
+
+
+def test_sparse_tables_answer_the_table_protocol(make_table, tmp_path):
+    sp = make_sparse(make_table, "words", slots=12, nshards=3, capacity=8, dtype="float64")
+    sp.push([10**15, 7, 3, 7], [[1, 2], [3, 4], [5, 6], [7, 8]])
+    out = np.full((3, 2), -1.0)
+    assert sp.pull([7, 99, 10**15], out=out) is out
+    np.testing.assert_array_equal(out, [[10, 12], [0, 0], [1, 2]])  # keys never pushed read as zeros
+    np.testing.assert_array_equal(sp.pull([3]), [[5, 6]])
+    keys, values = sp.pull_all()
+    assert keys.tolist() == [3, 7, 10**15]  # sorted by key
+    np.testing.assert_array_equal(values, [[5, 6], [10, 12], [1, 2]])
+    path = sp.save(tmp_path / "words.npz")
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["keys"], keys)
+        np.testing.assert_array_equal(z["values"], values)
+    with pytest.raises(TableError, match="out must be"):
+        sp.pull([1], out=np.zeros((2, 2)))
+
+
+def test_a_full_sparse_table_raises_naming_it_and_its_capacity_and_keeps_its_keys(make_table):
+    sp = make_sparse(make_table, "counts", slots=6, nshards=2, capacity=4)
+    sp.push([0, 1, 2], [[1, 1], [2, 2], [3, 3]])
+    before = sp.pull_all()
+    raw_keys = [a.copy() for a in sp._keys.shards]
+    new = np.arange(10, 30, dtype=np.int64)  # more than the free slots of either shard
+    with pytest.raises(TableError) as info:
+        sp.push(new, np.ones((len(new), 2), dtype=np.int64))
+    msg = str(info.value)
+    assert "'counts'" in msg and "full" in msg and "room for 4 keys" in msg, msg
+    after = sp.pull_all()
+    np.testing.assert_array_equal(after[0], before[0])  # the keys it inserted before the full shard are gone
+    np.testing.assert_array_equal(after[1], before[1])
+    for a, b in zip(sp._keys.shards, raw_keys):  # and the probe sequences are as they were
+        np.testing.assert_array_equal(a, b)
+    sp.push([4], [[9, 9]])
+    assert sp.pull([4, 2]).tolist() == [[9, 9], [3, 3]]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_sparse_push_holding_nan_or_inf_is_refused_and_inserts_nothing(make_table, bad):
+    sp = make_sparse(make_table, "sp", slots=8, nshards=2, capacity=5, dtype="float32")
+    sp.push([5], [[1, 1]])
+    with pytest.raises(TableError) as info:
+        sp.push([6, 70, 5], np.array([[1, 1], [1, bad], [1, 1]], dtype=np.float32))
+    msg = str(info.value)
+    assert "'sp'" in msg and "key 70" in msg and "NaN" in msg, msg
+    keys, values = sp.pull_all()
+    assert keys.tolist() == [5] and values.tolist() == [[1, 1]]

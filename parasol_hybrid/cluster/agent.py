@@ -18,73 +18,56 @@ clock, per node — not per worker:
    each of its own flushes (without moving the view), so workers see others'
    updates as soon as they reach the owners.
 
-Exact tables (int64, ``exact=True``) are flushed and rebased under the cache
-shard's lock, which pushes also hold, so counts stay exact.
+The snapshot lives in shared memory next to the cache (``Shard.snap``): a
+worker whose push had a rule applied at the owner writes the returned rows
+into the cache and its snapshot (``tables/cache.py``), so they are not sent
+again. Flushes, refreshes and those write-backs hold the cache shard's lock,
+so they never interleave (exact tables' pushes hold it too: counts stay exact).
 
-The agent is a state machine driven by the server's poll loop: it never blocks.
+The agent is a state machine driven by the server's poll loop: it never
+blocks, and every wait on a peer is bounded by ``peer_timeout`` (see
+:meth:`NodeAgent.tick`): a request not answered, a message a peer's queue does
+not take, or another node's agent silent for that long ends the job with a
+JobError naming this node, the peer and the request. Agents send their node's
+clock to each other every ``peer_timeout / 4`` s, so a lost ``NODE_CLOCK`` is
+repeated and a silent agent is noticed.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import zmq
-from numba import njit
 
+from ..errors import JobError
+from ..tables.cache import rebase, take_delta
 from ..tables.shard import Shard
 from ..tables.spec import TableSpec
+from ..transport.outbox import Outbox
 from ..transport.security import connect_dealer
 from ..transport.wire import Op, WireError, decode, encode
-from .link import frames_nbytes
+from .link import dealer_identity, frames_nbytes, peer_name
 
-__all__ = ["NodeAgent", "take_delta", "rebase", "CHUNK_BYTES"]
+__all__ = ["NodeAgent", "take_delta", "rebase", "CHUNK_BYTES"]  # the kernels live in tables/cache.py
 
 #: flushes are sent in messages of at most this many bytes of keys and values
 CHUNK_BYTES = 16 << 20
 
 
-@njit(cache=True, nogil=True)
-def take_delta(cache, snap, delta, changed):
-    """``delta = cache - snap`` row by row, and ``snap = cache`` (as read); returns the number of changed rows.
-
-    ``changed[i]`` is set to the local row of the i-th changed row; ``delta[i]`` holds its change.
-    """
-    n = 0
-    d = cache.shape[1]
-    for r in range(cache.shape[0]):
-        any_change = False
-        for j in range(d):
-            v = cache[r, j]
-            diff = v - snap[r, j]
-            delta[n, j] = diff
-            snap[r, j] = v
-            if diff != 0:
-                any_change = True
-        if any_change:
-            changed[n] = r
-            n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
-def rebase(cache, snap, fresh):
-    """``cache = fresh + (cache - snap)`` (exactly ``fresh`` where nothing changed here) and ``snap = fresh``."""
-    d = cache.shape[1]
-    for r in range(cache.shape[0]):
-        for j in range(d):
-            f = fresh[r, j]
-            cache[r, j] = f + (cache[r, j] - snap[r, j])
-            snap[r, j] = f
-
-
 class _Cache:
     def __init__(self, shard: Shard):
         self.shard = shard
-        self.snap = np.array(shard.array)
+        shard.snap.array[...] = shard.array  # after a restore, too: the snapshot is what the owner holds
+        self.snap = shard.snap.array
 
-    def locked(self):
-        return self.shard.spec.exact
+    def __enter__(self):
+        self.shard.lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.shard.lock.release()
 
 
 class NodeAgent:
@@ -105,7 +88,13 @@ class NodeAgent:
         self.asp = rt.cfg.staleness < 0
         self.caches: dict[tuple[int, int], _Cache] = {}
         self.socks: dict[int, zmq.Socket] = {}
-        self.pending: set[int] = set()
+        #: reqid -> (monotonic time sent, server, op, table, shard), oldest first
+        self.pending: dict[int, tuple] = {}
+        self.timeout = float(rt.cfg.get("peer_timeout", 60.0))
+        self.outbox = Outbox()
+        now = time.monotonic()
+        self.heard = {n: now for n in self.nodes if n != self.node}  # last message from each other agent
+        self._beat = now
         self.phase: str | None = None
         self.target = 0
         self._ids = itertools.count(1)
@@ -145,7 +134,8 @@ class NodeAgent:
     def _sock(self, server: int) -> zmq.Socket:
         sock = self.socks.get(server)
         if sock is None:
-            sock = connect_dealer(self.rt.ctx, self.rt.keys, self.rt.endpoints[server])
+            sock = connect_dealer(self.rt.ctx, self.rt.keys, self.rt.endpoints[server],
+                                  identity=dealer_identity(self.rt.rank))
             self.socks[server] = sock
             if self._poller is not None:
                 self._poller.register(sock, zmq.POLLIN)
@@ -155,6 +145,9 @@ class NodeAgent:
 
     def register(self, poller: zmq.Poller) -> None:
         self._poller = poller
+        now = time.monotonic()
+        self.heard = {n: now for n in self.heard}
+        self._beat = now
         for n, server in self.agents.items():
             if n != self.node:
                 self._sock(server)
@@ -162,17 +155,66 @@ class NodeAgent:
             if self.rt.layout.node_of[self.rt.layout.servers[s]] != self.node:
                 self._sock(s)
 
-    def _send(self, server: int, frames: list) -> None:
-        self._sock(server).send_multipart([b"", *frames], copy=False)
+    def _send(self, server: int, frames: list, what: str) -> None:
+        """Send without blocking: what the peer's queue does not take now waits in the outbox."""
+        self.outbox.send(self._sock(server), server, [b"", *frames], what)
         self._counter[0] += frames_nbytes(frames)
+
+    def _request(self, server: int, op: int, table: int, shard: int, clock: int, **fields) -> None:
+        reqid = next(self._ids)
+        self.pending[reqid] = (time.monotonic(), server, op, table, shard)
+        self._send(server, encode(op, table, shard, reqid, clock, **fields),
+                   f"{Op.NAMES[op]} of table {table} shard {shard}")
+
+    def _fail(self, problem: str) -> JobError:
+        return JobError(f"node agent of node {self.node} ({self.rt.describe()}): {problem} "
+                        f"(peer_timeout {self.timeout:g} s)")
+
+    def tick(self) -> None:
+        """Called by the poll loop every round: send what waits, beat, and bound every wait on a peer."""
+        self.outbox.flush()
+        now = time.monotonic()
+        if now - self._beat >= self.timeout / 4:
+            self._beat = now
+            self._announce()
+        if self.pending:
+            sent, server, op, table, shard = next(iter(self.pending.values()))
+            if now - sent > self.timeout:
+                raise self._fail(f"{peer_name(self.rt, server)} did not answer {Op.NAMES[op]} of table {table} "
+                                 f"shard {shard} within {now - sent:.1f} s")
+        stuck = self.outbox.oldest()
+        if stuck is not None and stuck[0] > self.timeout:
+            raise self._fail(f"{peer_name(self.rt, stuck[1])} did not take {stuck[2]} for {stuck[0]:.1f} s")
+        for n, t in self.heard.items():
+            if now - t > self.timeout:
+                raise self._fail(f"no word from the agent of node {n}, {peer_name(self.rt, self.agents[n])}, "
+                                 f"for {now - t:.1f} s (it last reported clock {self.node_clock[n]}; "
+                                 f"this node is at {self.node_clock[self.node]})")
+
+    def heard_from(self, node: int) -> None:
+        """A message from the agent of ``node`` arrived (it is alive)."""
+        if node in self.heard:
+            self.heard[node] = time.monotonic()
+
+    def _announce(self) -> None:
+        """Tell every other agent this node's clock (also the heartbeat: repeats are harmless)."""
+        clock = self.node_clock[self.node]
+        for n, server in self.agents.items():
+            if n != self.node:
+                self._send(server, encode(Op.NODE_CLOCK, table=self.node, clock=clock), f"NODE_CLOCK {clock}")
 
     # ------------------------------------------------------------------ events
     def on_worker_clock(self) -> None:
         self._advance()
 
     def on_node_clock(self, node: int, clock: int) -> None:
+        self.heard_from(node)
         if node in self.node_clock and clock > self.node_clock[node]:
             self.node_clock[node] = clock
+            if clock > int(self.rt.clocks.frontier[0]):
+                # a worker of this node waiting in a collective catches up to it (Clocks.catch_up)
+                self.rt.clocks.frontier[0] = clock
+                self.rt.clocks.wake_all()
         self._advance()
 
     def on_events(self, events: dict) -> None:
@@ -192,21 +234,17 @@ class NodeAgent:
             msg = decode(frames)
         except WireError as exc:
             raise RuntimeError(f"node agent {self.node}: malformed reply from an owner: {exc}") from None
-        if msg.reqid not in self.pending:
+        req = self.pending.pop(msg.reqid, None)
+        if req is None:
             return
         if msg.op == Op.ERROR:
-            raise RuntimeError(f"node agent {self.node}: an owner refused a request: {msg.extra.decode(errors='replace')}")
-        self.pending.discard(msg.reqid)
+            _, server, op, table, shard = req
+            raise JobError(f"node agent of node {self.node}: {peer_name(self.rt, server)} refused {Op.NAMES[op]} "
+                           f"of table {table} shard {shard}: {msg.extra.decode(errors='replace')}")
         if msg.op == Op.VALUES:
             cache = self.caches[(msg.table, msg.shard)]
-            fresh = msg.values
-            if cache.locked():
-                cache.shard.lock.acquire()
-            try:
-                rebase(cache.shard.array, cache.snap, fresh)
-            finally:
-                if cache.locked():
-                    cache.shard.lock.release()
+            with cache:
+                rebase(cache.shard.array, cache.snap, msg.values)
 
     # ------------------------------------------------------------------ phases
     def _advance(self) -> None:
@@ -217,9 +255,7 @@ class NodeAgent:
             if self.phase == "flush":
                 self.phase = None
                 self.node_clock[self.node] = self.target
-                for n, server in self.agents.items():
-                    if n != self.node:
-                        self._send(server, encode(Op.NODE_CLOCK, table=self.node, clock=self.target))
+                self._announce()
                 continue
             if self.phase == "refresh":
                 self.phase = None
@@ -249,37 +285,29 @@ class NodeAgent:
             spec = cache.shard.spec
             delta = np.empty_like(arr)
             changed = np.empty(arr.shape[0], dtype=np.int64)
-            if cache.locked():
-                cache.shard.lock.acquire()
-            try:
+            with cache:
                 n = take_delta(arr, cache.snap, delta, changed)
-            finally:
-                if cache.locked():
-                    cache.shard.lock.release()
             if n == 0:
                 continue
             keys = changed[:n] * spec.nshards + shard
             step = max(1, CHUNK_BYTES // (8 + arr.shape[1] * arr.itemsize))
             for lo in range(0, n, step):
-                reqid = next(self._ids)
-                self.pending.add(reqid)
-                self._send(shard, encode(Op.PUSH_ADD, table, shard, reqid, clock, keys=keys[lo:lo + step],
-                                         values=delta[lo:min(lo + step, n)]))
+                self._request(shard, Op.PUSH_ADD, table, shard, clock, keys=keys[lo:lo + step],
+                              values=delta[lo:min(lo + step, n)])
 
     def _refresh(self, clock: int) -> None:
         self.phase, self.target = "refresh", clock
         self.fresh = self.node_clock[self.node]
         self.refreshes += 1
         for (table, shard) in self.caches:
-            reqid = next(self._ids)
-            self.pending.add(reqid)
-            self._send(shard, encode(Op.PULL_SHARD, table, shard, reqid, clock))
+            self._request(shard, Op.PULL_SHARD, table, shard, clock)
 
     def close(self) -> None:
         for c in self.caches.values():
             c.shard.unlink()
             c.shard.close()
         self.caches.clear()
-        for sock in self.socks.values():
+        for server, sock in self.socks.items():
+            self.outbox.drop(server)
             sock.close(linger=0)
         self.socks.clear()

@@ -3,33 +3,52 @@
 MPICH ranks busy-wait inside blocking calls and steal a core from the ranks
 that compute (see NOTES). Every collective here starts the non-blocking form
 and then polls ``Test()`` with a short sleep that backs off to a few
-milliseconds, so a waiting rank costs ~3% of a core.
+milliseconds, so a waiting rank costs ~3% of a core. A caller may pass ``idle``,
+called instead of the sleep with its length (a worker keeps its clock caught up
+there and sleeps on its semaphore: see ``Clocks.idle``).
+
+:func:`agree` is the cheap check that starts every collective of the
+algorithm API: whether every rank is at the same call.
 """
 
 from __future__ import annotations
 
 import pickle
 import time
+from typing import Callable
 
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["wait", "barrier", "allreduce", "allgather_obj", "bcast_obj"]
+__all__ = ["wait", "barrier", "allreduce", "allgather_obj", "bcast_obj", "agree"]
+
+Idle = Callable[[float], None]
 
 _OPS = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN, "prod": MPI.PROD}
 
 
-def wait(req: MPI.Request, max_sleep: float = 0.002) -> None:
-    """Complete ``req`` without spinning: Test() with sleeps from 20 µs up to ``max_sleep``."""
+def wait(req: MPI.Request, max_sleep: float = 0.002, idle: Idle | None = None) -> None:
+    """Complete ``req`` without spinning: Test() with sleeps from 20 µs up to ``max_sleep``
+    (``idle(seconds)`` instead of the sleep when given)."""
     sleep = 2e-5
+    pause = time.sleep if idle is None else idle
     while not req.Test():
-        time.sleep(sleep)
+        pause(sleep)
         sleep = min(sleep * 2, max_sleep)
 
 
-def barrier(comm: MPI.Comm) -> None:
+def barrier(comm: MPI.Comm, idle: Idle | None = None) -> None:
     """A barrier over ``comm`` that sleeps while it waits."""
-    wait(comm.Ibarrier())
+    wait(comm.Ibarrier(), idle=idle)
+
+
+def agree(comm: MPI.Comm, seq: int, code: int, idle: Idle | None = None) -> bool:
+    """Whether every rank of ``comm`` passed the same ``(seq, code)`` (non-negative ints): one tiny
+    MAX-allreduce of ``[seq, code, -seq, -code]``. Every rank gets the same answer."""
+    send = np.array([seq, code, -seq, -code], dtype=np.int64)
+    recv = np.empty_like(send)
+    wait(comm.Iallreduce(send, recv, MPI.MAX), idle=idle)
+    return bool(recv[0] == -recv[2] and recv[1] == -recv[3])
 
 
 def allreduce(comm: MPI.Comm, value, op: str = "sum"):

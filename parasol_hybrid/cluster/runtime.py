@@ -184,24 +184,39 @@ class Runtime:
         return bool(self._final.Test())
 
     def finish(self) -> None:
-        """Wait (sleeping) until every rank has entered the final barrier, then close sockets."""
+        """The end of a rank that did its part: wait (sleeping) until every rank has entered the final
+        barrier, mark this rank finished, stop and join the watchdog, then close every socket and
+        destroy the ZeroMQ context (linger 0).
+
+        After it, no thread of this rank runs and no zmq frame is in flight, so the caller may
+        unmap its shards; :meth:`close` (the clock board) comes last.
+        """
         self.begin_end()
         wait(self._final, max_sleep=0.01)
         self.clocks.states[self.rank] = FINISHED
         self.watchdog.stop()
-        self.close()
+        self.close_sockets()
 
-    def close(self) -> None:
-        if self.clocks is not None:
-            self.clocks.close()
-            self.clocks = None
+    def close_sockets(self) -> None:
+        """Close this rank's sockets, the authenticator and the ZeroMQ context. Idempotent."""
         if self.sock is not None:
             self.sock.close(linger=0)
             self.sock = None
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
-        self.ctx.destroy(linger=0)
+        if not self.ctx.closed:
+            self.ctx.destroy(linger=0)  # closes the sockets the workers' links and the agent made, too
+
+    def close(self) -> None:
+        """Release what is left: the watchdog, the sockets (if :meth:`finish` did not), and last the
+        clock board. Idempotent."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        self.close_sockets()
+        if self.clocks is not None:
+            self.clocks.close()
+            self.clocks = None
 
     def node_barrier(self) -> None:
         barrier(self.node_comm)

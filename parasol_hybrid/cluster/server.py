@@ -18,22 +18,27 @@ import numpy as np
 import zmq
 
 from .. import checkpoint
-from ..errors import ParasolError
-from ..tables.kernels import scatter_add
+from ..errors import JobError, ParasolError
+from ..tables.kernels import first_bad_row, refusal, scatter_add
 from ..tables.rules import get_rule
 from ..tables.shard import Shard
-from ..tables.sparse import _slots
+from ..tables.sparse import find_slots, insert_slots
 from ..tables.spec import TableSpec
+from ..transport.outbox import Outbox
 from ..transport.wire import Message, Op, WireError, decode, encode
 from .agent import NodeAgent
 from .control import decode_request
-from .link import frames_nbytes
+from .link import frames_nbytes, identity_rank
 
 __all__ = ["Server", "RequestError"]
 
 
 REQUESTS = (Op.PUSH_ADD, Op.PUSH_RULE, Op.PULL, Op.PULL_SHARD, Op.SPARSE_PUSH, Op.SPARSE_PULL, Op.SPARSE_ITEMS,
             Op.NODE_CLOCK, Op.WORKER_CLOCK)
+
+
+#: replies waiting for room (a full peer queue) before the server stops reading new requests
+OUTBOX_LIMIT = 4096
 
 
 class RequestError(ValueError):
@@ -52,6 +57,8 @@ class Server:
         self.errors = 0
         self.handled = 0
         self._counter = runtime.clocks.sent_bytes[runtime.rank:runtime.rank + 1]
+        self.timeout = float(runtime.cfg.get("peer_timeout", 60.0))
+        self.outbox = Outbox(self._unroutable)
         self.agent = NodeAgent(self) if runtime.is_agent and runtime.cluster else None
 
     # ------------------------------------------------------------------ control
@@ -164,9 +171,16 @@ class Server:
             raise RequestError(f"table {spec.name!r}: key not in shard {sh.shard}")
 
     def _check_values(self, sh: Shard, msg: Message) -> None:
+        """Refuse pushed values of the wrong dtype or width, or holding NaN or ±Inf (naming the row's key)."""
         if msg.dtype != sh.array.dtype or msg.dim != sh.spec.dim:
             raise RequestError(f"table {sh.spec.name!r}: values are {msg.dtype} × {msg.dim}, "
                                f"the table is {sh.array.dtype} × {sh.spec.dim}")
+        if msg.values is not None and msg.values.dtype.kind == "f":
+            bad = first_bad_row(msg.values)
+            if bad >= 0:
+                row = f"row {int(msg.keys[bad])}" if msg.keys is not None else f"value row {bad}"
+                raise RequestError(f"table {sh.spec.name!r}: the deltas of {row} hold NaN or ±Inf; "
+                                   f"nothing was written")
 
     def _apply(self, sh: Shard, fn):
         if sh.spec.exact:
@@ -205,13 +219,17 @@ class Server:
         self._check_values(sh, msg)
         if op == Op.PUSH_ADD:
             self._apply(sh, lambda: scatter_add(self._tuple(sh), sh.spec.rows, msg.keys, msg.values))
-        elif op == Op.PUSH_RULE:
+        elif op == Op.PUSH_RULE:  # answered with the rows as the rule left them (the pusher's cache follows)
             rule, hp = self._rule_of(sh, msg.extra)
             states = tuple(sh.state.array if s == sh.shard
                            else np.zeros((1, sh.spec.state_slots, sh.spec.dim), sh.array.dtype)
                            for s in range(sh.spec.nshards))
-            self._apply(sh, lambda: rule.apply(self._tuple(sh), states, sh.spec.rows, msg.keys,
-                                               np.ascontiguousarray(msg.values), hp))
+            rows = msg.keys // sh.spec.nshards
+
+            def apply_rule():
+                rule.apply(self._tuple(sh), states, sh.spec.rows, msg.keys, np.ascontiguousarray(msg.values), hp)
+                return sh.array[rows]
+            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=self._apply(sh, apply_rule))
         else:
             raise RequestError(f"{msg.name} is not a request")
         return encode(Op.ACK, msg.table, msg.shard, msg.reqid)
@@ -252,23 +270,42 @@ class Server:
             raise RequestError(f"sparse table {sh.spec.name!r}: key negative or not in shard {sh.shard}")
         slots = np.empty(keys.shape[0], dtype=np.int64)
         if msg.op == Op.SPARSE_PULL:
-            _slots(self._tuple(ksh), keys, False, slots)
+            find_slots(self._tuple(ksh), keys, slots)
             out = np.zeros((keys.shape[0], sh.spec.dim), dtype=sh.array.dtype)
             found = slots >= 0
             out[found] = sh.array[slots[found] // S]
             return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
         self._check_values(sh, msg)
+        values = np.ascontiguousarray(msg.values)
 
         def push():
-            status = _slots(self._tuple(ksh), keys, True, slots)
-            if status >= 0:
-                raise RequestError(f"sparse table {sh.spec.name!r} is full")
-            scatter_add(self._tuple(sh), sh.spec.rows, slots, np.ascontiguousarray(msg.values))
+            code = insert_slots(self._tuple(ksh), keys, values, slots)
+            if code >= 0:  # keys and values were checked: the shard is full (and left as it was)
+                i = refusal(code, keys.shape[0])[1]
+                raise RequestError(f"sparse table {sh.spec.name!r} is full: shard {sh.shard} has no free slot "
+                                   f"for key {int(keys[i])} among its {ksh.array.shape[0]}; nothing was "
+                                   f"written; declare a larger capacity")
+            scatter_add(self._tuple(sh), sh.spec.rows, slots, values)
         self._apply(sh, push)
         return encode(Op.ACK, msg.table, msg.shard, msg.reqid)
 
-    def _reply(self, envelope: list, frames: list, remote_peer: bool) -> None:
-        self.sock.send_multipart(envelope + frames, copy=False)
+    def _peer(self, identity) -> str:
+        """How errors name the peer behind a ROUTER identity."""
+        rank = identity_rank(bytes(identity))
+        if rank is None or not 0 <= rank < len(self.rt.layout.node_of):
+            return f"peer {bytes(identity)[:16]!r}"
+        role = "server" if self.rt.layout.is_server[rank] else "worker"
+        return f"rank {rank} ({role} {self.rt.layout.index_of[rank]}, node {self.rt.layout.node_of[rank]})"
+
+    def _unroutable(self, identity, what: str) -> None:
+        self.errors += 1
+        print(f"parasol: {self.rt.describe()}: reply {what} not sent: {self._peer(identity)} is not connected "
+              f"(it left before its answer)", file=sys.stderr, flush=True)
+
+    def _reply(self, envelope: list, frames: list, remote_peer: bool, what: str = "") -> None:
+        """Send without blocking (ROUTER_MANDATORY): what a full queue does not take waits in the outbox."""
+        identity = envelope[0].bytes if hasattr(envelope[0], "bytes") else bytes(envelope[0])
+        self.outbox.send(self.sock, identity, envelope + frames, what)
         if remote_peer:
             self._counter[0] += frames_nbytes(frames)
 
@@ -280,7 +317,7 @@ class Server:
         envelope = frames[:2]
         first = frames[2].bytes if len(frames) == 3 else None
         if first is not None and first[:1] == b"{":
-            self.sock.send_multipart(envelope + [json.dumps(self._control(first)).encode()])
+            self._reply(envelope, [json.dumps(self._control(first)).encode()], False, "a control reply")
             return
         self.handled += 1
         try:
@@ -296,28 +333,52 @@ class Server:
             reply = encode(Op.ERROR, msg.table, msg.shard, msg.reqid, extra=f"{exc}".encode()[:4000])
         if reply is not None:
             self._reply(envelope, reply, msg.op in (Op.PULL_SHARD, Op.PULL, Op.SPARSE_PULL, Op.SPARSE_ITEMS,
-                                                   Op.PUSH_ADD, Op.PUSH_RULE, Op.SPARSE_PUSH))
+                                                   Op.PUSH_ADD, Op.PUSH_RULE, Op.SPARSE_PUSH),
+                        f"to {msg.name} of table {msg.table} shard {msg.shard}")
 
     # ------------------------------------------------------------------ loop
     def serve(self, done) -> None:
-        """Answer requests until ``done()`` is true."""
+        """Answer requests until ``done()`` is true.
+
+        Never blocks on a peer: replies that a full queue does not take wait in
+        a bounded outbox (while it is full, no new request is read), and one
+        that waits longer than ``peer_timeout`` ends the job with an error
+        naming the peer; the node agent bounds its own waits (``NodeAgent.tick``).
+        """
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # an unroutable reply raises, it does not vanish
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         if self.agent is not None:
             self.agent.register(poller)
         while not done():
-            events = dict(poller.poll(20))
-            if self.sock in events:
+            waiting = len(self.outbox) or (self.agent is not None and len(self.agent.outbox))
+            events = dict(poller.poll(2 if waiting else 20))
+            self.outbox.flush()
+            if self.sock in events and len(self.outbox) < OUTBOX_LIMIT:
                 for _ in range(64):
                     try:
                         frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
                     self._handle(frames)
+            self._check_outbox()
             if self.agent is not None:
                 self.agent.on_events(events)
+                self.agent.tick()
+
+    def _check_outbox(self) -> None:
+        stuck = self.outbox.oldest()
+        if stuck is not None and stuck[0] > self.timeout:
+            raise JobError(f"{self.rt.describe()} on node {self.rt.node}: {self._peer(stuck[1])} did not take the "
+                           f"reply {stuck[2]} for {stuck[0]:.1f} s (peer_timeout {self.timeout:g} s)")
 
     def close(self) -> None:
+        """Unlink and unmap this server's shards and the agent's caches.
+
+        At the end of a job it runs after ``Runtime.finish`` (sockets closed, zmq context destroyed,
+        so no frame points into a shard any more); on a failure it may run before, and a shard
+        that a view or frame still uses then stays mapped until that is gone (see ``Segment.close``).
+        """
         if self.agent is not None:
             self.agent.close()
         for sh in self.shards.values():
@@ -329,8 +390,19 @@ class Server:
 
 
 def restore(sh: Shard, folder: Path) -> None:
-    """Overwrite a freshly created shard (or cache) with its values and state from a checkpoint."""
-    data, state = checkpoint.load_shard(folder, sh.spec, sh.shard)
+    """Overwrite a freshly created shard (or cache) with its values and state from a checkpoint.
+
+    The checkpoint may have been saved with another number of shards: the rows
+    of this shard are gathered from the saved ones (see :func:`checkpoint.gather_shard`).
+    """
+    folder = Path(folder)
+    try:
+        tables = json.loads((folder / checkpoint.MANIFEST).read_text())["tables"]
+        saved = int(tables[sh.spec.index]["nshards"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise checkpoint.CheckpointError(f"checkpoint {folder}: no shard count for table {sh.spec.name!r} "
+                                         f"in its {checkpoint.MANIFEST}: {exc}") from None
+    data, state = checkpoint.gather_shard(folder, sh.spec, sh.shard, saved)
     if data.shape != sh.array.shape or state.shape != sh.state.array.shape:
         raise checkpoint.CheckpointError(
             f"checkpoint {folder}: table {sh.spec.name!r} shard {sh.shard} has shape {data.shape}, "

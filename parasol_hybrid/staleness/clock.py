@@ -9,6 +9,11 @@ The clocks live in one shared-memory array (one int64 per worker). Each worker
 has a POSIX semaphore; a worker that advances its clock posts every other
 worker's semaphore, and a worker that must wait blocks on its own semaphore
 (``sem_timedwait``) and re-checks the clocks when woken. No polling loop.
+
+A worker that waits in a collective (``sync``, ``allreduce``...) makes no
+updates, so it must not hold the others back: :meth:`Clocks.catch_up` raises
+its clock to the highest one known on the node (in cluster mode also the
+other nodes' ``frontier``, which the node agent publishes) and wakes the others.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ __all__ = ["may_proceed", "Clocks"]
 def may_proceed(clock: int, slowest: int, staleness: int) -> bool:
     """Whether a worker at ``clock`` may run while the slowest worker is at ``slowest``."""
     return staleness < 0 or slowest >= clock - staleness
+
+
+def _board_size(nworker: int, nranks: int) -> int:
+    """Slots of the board: clocks, global view, byte counters, rank states, frontier."""
+    return nworker + 2 + 2 * nranks
 
 
 class Clocks:
@@ -48,6 +58,8 @@ class Clocks:
         self.sent_bytes = seg.array[n + 1:n + 1 + m]
         #: per world rank: 0 starting, 1 running, 2 finished normally (each process writes its own)
         self.states = seg.array[n + 1 + m:n + 1 + 2 * m]
+        #: the highest clock another node has delivered (cluster mode; set by the node agent)
+        self.frontier = seg.array[n + 1 + 2 * m:n + 2 + 2 * m]
         self.cluster = False
         self.notify = None  # called with the new clock after a tick (cluster mode: tell the node agent)
         self._sems = sems
@@ -61,13 +73,13 @@ class Clocks:
     def create(job_id: str, nworker: int, nranks: int = 0) -> dict:
         """Create the clock board and semaphores; returns the names for :meth:`attach`.
 
-        The board is ``nworker`` clocks, the global view, ``nranks`` byte counters and
-        ``nranks`` rank states (0 starting, 1 running, 2 finished normally).
+        The board is ``nworker`` clocks, the global view, ``nranks`` byte counters,
+        ``nranks`` rank states (0 starting, 1 running, 2 finished normally) and the frontier.
         """
         names = {"clocks": segment_name(job_id, "clk"),
                  "sems": [segment_name(job_id, f"clk{w}") for w in range(nworker)],
                  "nworker": nworker, "nranks": nranks}
-        seg = Segment.create(names["clocks"], (nworker + 1 + 2 * nranks,), np.int64)
+        seg = Segment.create(names["clocks"], (_board_size(nworker, nranks),), np.int64)
         seg.array[:] = 0
         seg.close()
         for name in names["sems"]:
@@ -77,7 +89,7 @@ class Clocks:
     @classmethod
     def attach(cls, names: dict, worker: int, staleness: int) -> "Clocks":
         """Map the board; ``worker`` is -1 for a process that does not tick (a server)."""
-        seg = Segment.attach(names["clocks"], (names["nworker"] + 1 + 2 * names["nranks"],), np.int64)
+        seg = Segment.attach(names["clocks"], (_board_size(names["nworker"], names["nranks"]),), np.int64)
         sems = [posix_ipc.Semaphore(n) for n in names["sems"]]
         return cls(seg, sems, names, worker, staleness)
 
@@ -129,13 +141,20 @@ class Clocks:
 
     def wait_for(self, target: int, timeout: float | None = None) -> bool:
         """Block until every worker's clock is at least ``target``; False on timeout."""
+        return self.wait_until(target, 0, timeout)
+
+    def wait_until(self, clock: int, staleness: int, timeout: float | None = None) -> bool:
+        """Block until :func:`may_proceed` lets a worker at ``clock`` go on; False on timeout.
+
+        Sleeps on this worker's semaphore and re-checks when another worker posts it.
+        """
         sem = self._sems[self.worker]
         deadline = None if timeout is None else time.monotonic() + timeout
         start = time.perf_counter()
         try:
             while True:
                 self._drain(sem)
-                if self.slowest() >= target:
+                if may_proceed(clock, self.slowest(), staleness):
                     return True
                 wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
                 if wait <= 0:
@@ -157,13 +176,40 @@ class Clocks:
                 sem.release()
         if self.notify is not None:
             self.notify(c)
-        if s >= 0:
-            self.wait_for(c - s)
+        self.wait_until(c, s)
         self.max_lead = max(self.max_lead, c - int(self.clocks.min()) if not self.cluster else c - self.slowest())
         return c
 
+    def catch_up(self) -> int:
+        """Raise this worker's clock to the highest known (of this node's workers, and in cluster mode
+        the other nodes' frontier), wake the others and tell the agent; returns the clock.
+
+        Only for a worker that waits in a collective: it makes no updates meanwhile, so it may count as
+        having finished those clocks, and the others are never held back by it.
+        """
+        top = int(self.clocks.max())
+        if self.cluster:
+            top = max(top, int(self.frontier[0]))
+        if top > int(self.clocks[self.worker]):
+            self.clocks[self.worker] = top
+            for w, sem in enumerate(self._sems):
+                if w != self.worker:
+                    sem.release()
+            if self.notify is not None:
+                self.notify(top)
+        return top
+
+    def idle(self, timeout: float) -> None:
+        """What a worker does while its collective is not complete: :meth:`catch_up`, then sleep on its
+        semaphore for at most ``timeout`` seconds (a tick of another worker wakes it)."""
+        self.catch_up()
+        try:
+            self._sems[self.worker].acquire(max(timeout, 0.0))
+        except posix_ipc.BusyError:
+            pass
+
     def close(self) -> None:
-        self.clocks = self.board = self.global_view = self.sent_bytes = self.states = None
+        self.clocks = self.board = self.global_view = self.sent_bytes = self.states = self.frontier = None
         self._seg.close()
         for s in self._sems:
             try:

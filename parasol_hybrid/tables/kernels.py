@@ -5,8 +5,14 @@ in shard ``k % S`` at local row ``k // S``. ``shards`` is a tuple of 2-D
 arrays (one per shard, all of the table's dtype); every kernel here is a pure
 function over those arrays and the key/value buffers it is given.
 
-Kernels that take keys check them: they return the position of the first key
-outside ``[0, rows)`` (nothing is written in that case), or ``-1``.
+Kernels that take keys (and values) check them in their first pass and
+return ``-1`` when done, or a *refusal code* when they wrote nothing:
+``kind * n + i`` for the first refused entry ``i`` of the ``n`` keys, where
+``kind`` is :data:`BAD_KEY` (key ``i`` is outside ``[0, rows)``),
+:data:`BAD_VALUE` (row ``i`` of the values holds NaN or ±Inf) or :data:`FULL`
+(a sparse table has no free slot for key ``i``). :func:`refusal` decodes it.
+A value ``x`` is bad exactly when ``x - x != 0`` (NaN and ±Inf), which
+compiles for integer tables too (where it is never true).
 """
 
 from __future__ import annotations
@@ -17,6 +23,12 @@ from numba import njit
 __all__ = [
     "shard_rows",
     "check_keys",
+    "check_push",
+    "first_bad_row",
+    "refusal",
+    "BAD_KEY",
+    "BAD_VALUE",
+    "FULL",
     "gather",
     "scatter_add",
     "scatter_assign",
@@ -27,6 +39,14 @@ __all__ = [
 
 #: initialiser names understood by :func:`fill_init`, and their codes
 INIT_KINDS = {"zeros": 0, "constant": 1, "uniform": 2, "normal": 3}
+
+#: kinds of refusal codes (see the module docstring)
+BAD_KEY, BAD_VALUE, FULL = 0, 1, 2
+
+
+def refusal(code: int, n: int) -> tuple[int, int]:
+    """``(kind, position)`` of a kernel's refusal code ``code >= 0`` for a call with ``n`` keys."""
+    return divmod(int(code), max(int(n), 1))
 
 
 def shard_rows(rows: int, nshards: int, shard: int) -> int:
@@ -40,6 +60,39 @@ def check_keys(keys, rows):
     for i in range(keys.shape[0]):
         k = keys[i]
         if k < 0 or k >= rows:
+            return i
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def check_push(keys, rows, values):
+    """The first pass of a push: -1, or the refusal code of the first key out of range or row of
+    ``values`` holding NaN/±Inf (kinds :data:`BAD_KEY`, :data:`BAD_VALUE`)."""
+    n = keys.shape[0]
+    d = values.shape[1]
+    for i in range(n):
+        k = keys[i]
+        if k < 0 or k >= rows:
+            return i
+        bad = False
+        for j in range(d):
+            x = values[i, j]
+            bad |= x - x != 0
+        if bad:
+            return n + i
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def first_bad_row(values):
+    """Index of the first row of ``values`` (2-D) holding NaN or ±Inf, or -1."""
+    d = values.shape[1]
+    for i in range(values.shape[0]):
+        bad = False
+        for j in range(d):
+            x = values[i, j]
+            bad |= x - x != 0
+        if bad:
             return i
     return -1
 
@@ -63,8 +116,8 @@ def gather(shards, rows, keys, out):
 
 @njit(cache=True, nogil=True)
 def scatter_add(shards, rows, keys, deltas):
-    """``row keys[i] += deltas[i, :]``; repeated keys add up. Returns bad position or -1."""
-    bad = check_keys(keys, rows)
+    """``row keys[i] += deltas[i, :]``; repeated keys add up. Returns -1 or a refusal code (nothing written)."""
+    bad = check_push(keys, rows, deltas)
     if bad >= 0:
         return bad
     S = len(shards)
@@ -80,8 +133,10 @@ def scatter_add(shards, rows, keys, deltas):
 
 @njit(cache=True, nogil=True)
 def scatter_assign(shards, rows, keys, values):
-    """``row keys[i] = values[i, :]`` (the last one wins for repeated keys). Returns bad position or -1."""
-    bad = check_keys(keys, rows)
+    """``row keys[i] = values[i, :]`` (the last one wins for repeated keys).
+
+    Returns -1 or a refusal code (nothing written)."""
+    bad = check_push(keys, rows, values)
     if bad >= 0:
         return bad
     S = len(shards)

@@ -18,6 +18,14 @@ every rank imports (usually the algorithm's own)::
             g = min(max(delta[j], -hp[1]), hp[1])
             param[j] -= hp[0] * g
 
+A rule is *additive* (``additive=True``) when its effect on a row is
+``param += f(delta, hp)``, whatever the row holds and with no state: the
+built-in ``add`` and ``sgd`` are. Changes made by additive rules can be
+summed, so a node may apply them to its cache of a remote shard and send the
+sum on at the next clock. Every other rule (``assign``, ``adagrad``, a user
+rule not declared additive) is applied by the shard's owner, which returns
+the resulting rows, so a rule means the same on one node and on many.
+
 Messages name rules; code is never sent anywhere.
 """
 
@@ -46,6 +54,8 @@ class Rule:
     hyper: dict[str, float]
     state_slots: int = 0
     dtypes: tuple[str, ...] = FLOAT_DTYPES
+    #: the effect on a row is ``param += f(delta, hp)`` (no state, independent of the row)
+    additive: bool = False
     _apply: Callable | None = field(default=None, repr=False)
 
     def hyper_array(self, overrides: dict | None = None) -> np.ndarray:
@@ -61,7 +71,8 @@ class Rule:
 
     @property
     def apply(self) -> Callable:
-        """The kernel ``apply(shards, states, rows, keys, deltas, hp) -> bad position or -1``."""
+        """The kernel ``apply(shards, states, rows, keys, deltas, hp) -> -1`` or a refusal code (see
+        ``tables/kernels.py``: a key out of range or a NaN/±Inf delta; nothing written)."""
         if self._apply is None:
             self._apply = _make_apply(self.fn)
         return self._apply
@@ -71,10 +82,18 @@ def _make_apply(fn):
     @njit(nogil=True)
     def apply(shards, states, rows, keys, deltas, hp):
         S = len(shards)
-        for i in range(keys.shape[0]):
+        n = keys.shape[0]
+        d = deltas.shape[1]
+        for i in range(n):  # first pass: refuse (writing nothing) a key out of range or a NaN/±Inf delta
             k = keys[i]
             if k < 0 or k >= rows:
-                return i
+                return i  # BAD_KEY * n + i
+            bad = False
+            for j in range(d):
+                x = deltas[i, j]
+                bad |= x - x != 0
+            if bad:
+                return n + i  # BAD_VALUE * n + i
         for i in range(keys.shape[0]):
             k = keys[i]
             s = k % S
@@ -94,22 +113,29 @@ def update_rule(
     state_slots: int = 0,
     dtypes: tuple[str, ...] = FLOAT_DTYPES,
     replace: bool = False,
+    additive: bool = False,
 ):
     """Decorator: compile ``fn(param, state, delta, hp)`` with numba and register it as ``name``.
 
     ``hyper`` names the hyper-parameters and their defaults (their order is the
     order of ``hp``); ``state_slots`` is how many ``dim``-long state vectors a
-    row needs (adagrad: 1). Registering a name twice is an error unless
+    row needs (adagrad: 1). ``additive=True`` declares that the rule only ever
+    does ``param += f(delta, hp)`` (independent of the row, no state): its
+    updates of remote rows may then be summed in the node's cache; any other
+    rule runs at the row's owner. Registering a name twice is an error unless
     ``replace=True``.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise RuleError(f"rule name {name!r} must be an identifier")
+    if additive and state_slots:
+        raise RuleError(f"rule {name!r}: an additive rule keeps no state (state_slots={state_slots}); "
+                        f"declare it additive=False")
 
     def decorate(fn):
         if name in _RULES and not replace:
             raise RuleError(f"update rule {name!r} is already registered")
         jitted = njit(inline="always", nogil=True)(fn)
-        _RULES[name] = Rule(name, jitted, dict(hyper or {}), int(state_slots), tuple(dtypes))
+        _RULES[name] = Rule(name, jitted, dict(hyper or {}), int(state_slots), tuple(dtypes), bool(additive))
         return jitted
 
     return decorate
@@ -131,7 +157,7 @@ def rule_names() -> list[str]:
 # ---------------------------------------------------------------- built-in rules
 
 
-@update_rule("add", dtypes=ALL_DTYPES)
+@update_rule("add", dtypes=ALL_DTYPES, additive=True)
 def _add(param, state, delta, hp):
     for j in range(param.shape[0]):
         param[j] += delta[j]
@@ -143,7 +169,7 @@ def _assign(param, state, delta, hp):
         param[j] = delta[j]
 
 
-@update_rule("sgd", hyper={"lr": 0.01})
+@update_rule("sgd", hyper={"lr": 0.01}, additive=True)
 def _sgd(param, state, delta, hp):
     lr = hp[0]
     for j in range(param.shape[0]):

@@ -63,8 +63,9 @@ class Segment:
 
     ``Segment.create`` makes a new segment (failing if the name exists), sizes
     and prefaults it; ``Segment.attach`` maps an existing one. ``array`` is the
-    numpy view. ``close()`` drops the view and the mapping; ``unlink()``
-    removes the name (mappings stay valid until closed).
+    numpy view; every view of it keeps the mapping alive. ``close()`` drops the
+    view and unmaps if no other view lives; ``unlink()`` removes the name
+    (mappings stay valid until closed).
     """
 
     def __init__(self, name: str, shape: tuple[int, ...], dtype, mm: mmap.mmap, created: bool):
@@ -73,8 +74,12 @@ class Segment:
         self.dtype = np.dtype(dtype)
         self._mm = mm
         self.created = created
-        nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
-        self.array = np.ndarray(self.shape, dtype=self.dtype, buffer=mm, offset=0) if nbytes else np.zeros(self.shape, self.dtype)
+        count = int(np.prod(self.shape, dtype=np.int64))
+        # np.frombuffer holds a buffer export of the mmap: while this array or any view of it
+        # lives, mm.close() raises BufferError and the mapping stays valid (np.ndarray(buffer=mm)
+        # does not hold it, so a view could outlive its mapping and crash the process).
+        self.array = (np.frombuffer(mm, dtype=self.dtype, count=count).reshape(self.shape) if count
+                      else np.zeros(self.shape, self.dtype))
 
     @staticmethod
     def nbytes_for(shape, dtype) -> int:
@@ -119,14 +124,15 @@ class Segment:
             pass
 
     def close(self) -> None:
-        """Drop the numpy view and unmap (views handed out elsewhere must be gone)."""
+        """Drop this object's view and unmap the segment, unless a view of it is still alive
+        elsewhere (a table, a zero-copy frame, a thread): then the mapping stays valid until the
+        last view is gone or the process ends. Never leaves a view pointing at unmapped memory."""
         self.array = None
         if self._mm is not None:
             try:
                 self._mm.close()
             except BufferError:
-                # a view is still alive somewhere; the mapping goes with the process
-                pass
+                pass  # a view still holds the buffer: the mapping lives on with it
             self._mm = None
 
 

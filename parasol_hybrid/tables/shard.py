@@ -14,30 +14,44 @@ __all__ = ["Shard", "shard_names"]
 
 
 def shard_names(job_id: str, spec: TableSpec, shard: int, pid: int | None = None, cache: bool = False) -> dict[str, str]:
-    """POSIX names of the shard's value segment, state segment and lock semaphore (``c``: a cache of it)."""
+    """POSIX names of the shard's value segment, state segment and lock semaphore.
+
+    ``cache``: a node's cache of the shard, which also has a ``snap`` segment (the rows as the owner
+    last returned them).
+    """
     base = f"t{spec.index}{'c' if cache else 's'}{shard}"
-    return {
+    names = {
         "data": segment_name(job_id, base, pid),
         "state": segment_name(job_id, base + "st", pid),
         "lock": segment_name(job_id, base + "lk", pid),
     }
+    if cache:
+        names["snap"] = segment_name(job_id, base + "sn", pid)
+    return names
 
 
 class Shard:
     """One shard of a table on this node: ``data`` (rows_local × dim), ``state`` and ``lock``.
 
     The owner (a server) creates it with :meth:`create`; workers on the node
-    :meth:`attach` by the names the owner returned.
+    :meth:`attach` by the names the owner returned. A node's cache of a remote
+    shard also has ``snap`` (same shape as ``data``): the rows as the owner
+    last returned them, so that ``data - snap`` is what this node changed
+    since. ``snap`` is read and written only under ``lock``.
     """
 
     def __init__(self, spec: TableSpec, shard: int, names: dict, data: Segment, state: Segment,
-                 lock: posix_ipc.Semaphore):
+                 lock: posix_ipc.Semaphore, snap: Segment | None = None):
         self.spec = spec
         self.shard = shard
         self.names = names
         self.data = data
         self.state = state
         self.lock = lock
+        self.snap = snap
+
+    def _segments(self) -> list:
+        return [seg for seg in (self.data, self.state, self.snap) if seg is not None]
 
     @staticmethod
     def _shapes(spec: TableSpec, shard: int):
@@ -52,59 +66,67 @@ class Shard:
         """
         names = shard_names(job_id, spec, shard, cache=cache)
         dshape, sshape = cls._shapes(spec, shard)
-        data = Segment.create(names["data"], dshape, spec.dtype)
-        state = Segment.create(names["state"], sshape, spec.dtype)
+        made: list[Segment] = []
         try:
+            made.append(Segment.create(names["data"], dshape, spec.dtype))
+            made.append(Segment.create(names["state"], sshape, spec.dtype))
+            if cache:
+                made.append(Segment.create(names["snap"], dshape, spec.dtype))
             lock = posix_ipc.Semaphore(names["lock"], posix_ipc.O_CREX, mode=0o600, initial_value=1)
-        except Exception:
-            for seg in (data, state):
+        except BaseException:
+            for seg in made:
                 seg.unlink()
                 seg.close()
             raise
+        data, state = made[0], made[1]
+        snap = made[2] if cache else None
         try:
             fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
             if state.array.size:
                 state.array[...] = 0
+            if snap is not None:
+                snap.array[...] = data.array
         except BaseException:
-            for seg in (data, state):
+            for seg in made:
                 seg.unlink()
                 seg.close()
             lock.unlink()
             lock.close()
             raise
-        return cls(spec, shard, names, data, state, lock)
+        return cls(spec, shard, names, data, state, lock, snap)
 
     @classmethod
     def attach(cls, spec: TableSpec, shard: int, names: dict) -> "Shard":
         """Map a shard that the owning server created."""
         dshape, sshape = cls._shapes(spec, shard)
-        data = Segment.attach(names["data"], dshape, spec.dtype)
-        state = None
+        made: list[Segment] = []
         try:
-            state = Segment.attach(names["state"], sshape, spec.dtype)
+            made.append(Segment.attach(names["data"], dshape, spec.dtype))
+            made.append(Segment.attach(names["state"], sshape, spec.dtype))
+            if "snap" in names:
+                made.append(Segment.attach(names["snap"], dshape, spec.dtype))
             try:
                 lock = posix_ipc.Semaphore(names["lock"])
             except posix_ipc.ExistentialError:
                 raise TableError(f"lock semaphore {names['lock']} of table {spec.name!r} does not exist") from None
         except BaseException:
-            data.close()
-            if state is not None:
-                state.close()
+            for seg in made:
+                seg.close()
             raise
-        return cls(spec, shard, names, data, state, lock)
+        return cls(spec, shard, names, made[0], made[1], lock, made[2] if len(made) > 2 else None)
 
     def unlink(self) -> None:
         """Remove the names (the memory stays mapped where it is mapped). Idempotent."""
-        self.data.unlink()
-        self.state.unlink()
+        for seg in self._segments():
+            seg.unlink()
         try:
             posix_ipc.unlink_semaphore(self.names["lock"])
         except posix_ipc.ExistentialError:
             pass
 
     def close(self) -> None:
-        self.data.close()
-        self.state.close()
+        for seg in self._segments():
+            seg.close()
         try:
             self.lock.close()
         except posix_ipc.ExistentialError:

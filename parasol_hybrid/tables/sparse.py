@@ -7,19 +7,24 @@ from slot ``(key // S) % slots_per_shard``. Slot ``l`` of shard ``s`` is row
 ``l * S + s`` of the dense value table, so the dense kernels do the rest.
 
 Inserts take the shard locks (exact, whatever the number of writers);
-look-ups of present keys run without locks.
+look-ups of present keys run without locks. A push that finds no free slot
+for a key takes back the keys it inserted and raises a TableError naming the
+table and its capacity.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
 from ..errors import TableError
 from ..transport.wire import Op
-from .table import Table
+from .kernels import BAD_KEY, BAD_VALUE, refusal, scatter_add
+from .rules import get_rule
+from .table import Table, _save_atomic
 
 __all__ = ["SparseTable", "hash_strings", "EMPTY"]
 
@@ -37,43 +42,91 @@ def hash_strings(words) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _slots(key_shards, keys, insert, out):
-    """Slot (dense row) of every key; inserts missing keys when ``insert``.
+def _probe(ks, k, S):
+    """Position of key ``k`` in its shard's key array ``ks``, else of the empty slot that ends its probe
+    sequence (``ks[pos, 0] == -1``), else -1 (the shard is full and ``k`` is not in it)."""
+    n = ks.shape[0]
+    pos = (k // S) % n
+    for _ in range(n):
+        cur = ks[pos, 0]
+        if cur == k or cur == -1:
+            return pos
+        pos += 1
+        if pos == n:
+            pos = 0
+    return -1
 
-    Returns -1 when done, ``-(i + 2)`` when key i is negative, and ``i`` when
-    the shard of key i is full. Missing keys without ``insert`` get slot -1.
+
+@njit(cache=True, nogil=True)
+def find_slots(key_shards, keys, out):
+    """``out[i]`` = the slot (dense row) of key i, or -1 when it is not present.
+
+    Returns -1, or the refusal code (kind BAD_KEY) of the first negative key.
     """
     S = len(key_shards)
     for i in range(keys.shape[0]):
         if keys[i] < 0:
-            return -(i + 2)
+            return i
     for i in range(keys.shape[0]):
         k = keys[i]
         s = k % S
         ks = key_shards[s]
-        n = ks.shape[0]
-        pos = (k // S) % n
-        out[i] = -1
-        for _ in range(n):
-            cur = ks[pos, 0]
-            if cur == k:
-                out[i] = pos * S + s
-                break
-            if cur == -1:
-                if insert:
-                    ks[pos, 0] = k
-                    out[i] = pos * S + s
-                break
-            pos += 1
-            if pos == n:
-                pos = 0
-        if insert and out[i] < 0:
+        pos = _probe(ks, k, S)
+        out[i] = pos * S + s if pos >= 0 and ks[pos, 0] == k else -1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def insert_slots(key_shards, keys, values, out):
+    """``out[i]`` = the slot of key i, inserting the missing keys (to be called under the shard locks).
+
+    Returns -1, or a refusal code with nothing changed: the first negative key
+    or row of ``values`` holding NaN/±Inf (first pass, kinds BAD_KEY and
+    BAD_VALUE), or the first key whose shard has no free slot (kind FULL; the
+    keys this call inserted before it are taken out again, in reverse order,
+    which restores the probe sequences exactly).
+    """
+    S = len(key_shards)
+    n = keys.shape[0]
+    d = values.shape[1]
+    for i in range(n):
+        if keys[i] < 0:
             return i
+        bad = False
+        for j in range(d):
+            x = values[i, j]
+            bad |= x - x != 0
+        if bad:
+            return n + i
+    inserted = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        k = keys[i]
+        s = k % S
+        ks = key_shards[s]
+        pos = _probe(ks, k, S)
+        if pos < 0:
+            for t in range(m - 1, -1, -1):
+                slot = inserted[t]
+                key_shards[slot % S][slot // S, 0] = -1
+            return 2 * n + i
+        if ks[pos, 0] == -1:
+            ks[pos, 0] = k
+            inserted[m] = pos * S + s
+            m += 1
+        out[i] = pos * S + s
     return -1
 
 
 class SparseTable:
-    """A table keyed by arbitrary non-negative int64 keys, with room for ``capacity`` keys."""
+    """A table keyed by arbitrary non-negative int64 keys, with room for ``capacity`` keys.
+
+    It answers the table protocol of :class:`~parasol_hybrid.tables.table.Table`
+    (``pull(keys, out=None)``, ``push``, ``pull_all``, ``save``): keys never
+    pushed read as zeros; ``pull_all()`` is ``(keys, values)`` of every present
+    key, sorted by key (``items()`` sorted); ``save(path)`` writes them as an
+    ``.npz`` with arrays ``keys`` and ``values``. Pushes add (rule ``add``).
+    """
 
     def __init__(self, keys: Table, values: Table, capacity: int, link=None):
         self._keys = keys
@@ -101,15 +154,16 @@ class SparseTable:
             raise TableError(f"sparse table {self.name!r}: keys must be integers, got {keys.dtype}")
         return keys.astype(np.int64, copy=False)
 
-    def _locate(self, keys: np.ndarray, insert: bool) -> np.ndarray:
-        slots = np.empty(keys.shape[0], dtype=np.int64)
-        status = _slots(self._keys.shards, keys, insert, slots)
-        if status <= -2:
-            i = -status - 2
+    def _refused(self, keys: np.ndarray, code: int):
+        kind, i = refusal(code, keys.shape[0])
+        if kind == BAD_KEY:
             raise TableError(f"sparse table {self.name!r}: key {int(keys[i])} at position {i} is negative")
-        if status >= 0:
-            raise TableError(f"sparse table {self.name!r} is full (room for {self.capacity} keys); declare a larger capacity")
-        return slots
+        if kind == BAD_VALUE:
+            raise TableError(f"sparse table {self.name!r}: the deltas of key {int(keys[i])} (position {i}) "
+                             f"hold NaN or ±Inf; nothing was written")
+        raise TableError(f"sparse table {self.name!r} is full (room for {self.capacity} keys): no free slot "
+                         f"for key {int(keys[i])} in shard {int(keys[i]) % self.values.nshards}; nothing was "
+                         f"written; declare a larger capacity")
 
     def _split(self, keys: np.ndarray):
         """A mask of the keys whose shard is on this node, and the remote shards with their keys' positions."""
@@ -122,34 +176,61 @@ class SparseTable:
         local = ~np.isin(shard_of, self._remote_ids)
         return local, [(int(s), np.flatnonzero(shard_of == s)) for s in self._remote_ids]
 
+    def _request(self, s: int, op: int, **fields):
+        """A request to the owner of shard ``s``; its refusal is a TableError naming this table."""
+        try:
+            return self._link.request(s, op, table=self.values.spec.index, shard=s, **fields)
+        except TableError as exc:
+            raise TableError(f"sparse table {self.name!r} (room for {self.capacity} keys): {exc}") from None
+
     def push(self, keys, deltas, rule: str | None = None, **hyper) -> None:
-        """Insert missing keys and add ``deltas`` to their rows (exact: under the shard locks, or by the owner)."""
+        """Insert missing keys and add ``deltas`` to their rows (exact: under the shard locks, or by the owner).
+
+        Nothing is written on this node when a key is negative, a delta holds
+        NaN or ±Inf, or a shard is full (then a TableError names the table and
+        its capacity). In cluster mode the deltas are checked before anything
+        is sent; the part of a push for shards of other nodes is applied by
+        their owners, which refuse it as a whole when their shard is full.
+        """
         if rule not in (None, "add"):
             raise TableError(f"sparse table {self.name!r}: pushes add; rule {rule!r} is not supported")
+        if hyper:
+            get_rule("add").hyper_array(hyper)  # add has none: names the first one
         keys = self._check(keys)
         deltas = self.values._values(keys, deltas, "deltas")
         local, remote = self._split(keys)
         for s, pos in remote:
             if pos.size:
-                self._link.request(s, Op.SPARSE_PUSH, table=self.values.spec.index, shard=s,
-                                   keys=keys[pos], values=deltas[pos])
+                self._request(s, Op.SPARSE_PUSH, keys=keys[pos], values=deltas[pos])
         if local is not None:
             keys, deltas = np.ascontiguousarray(keys[local]), np.ascontiguousarray(deltas[local])
-        with self.values.locked():
-            slots = self._locate(keys, insert=True)
-            self.values._push_unlocked(slots, deltas, None)
+        slots = np.empty(keys.shape[0], dtype=np.int64)
+        with self.values.locked() as values:
+            code = insert_slots(self._keys._rw[0], keys, deltas, slots)
+            if code < 0:
+                scatter_add(values, self.values.rows, slots, deltas)  # slots and deltas checked above
+        if code >= 0:
+            self._refused(keys, code)
 
-    def pull(self, keys) -> np.ndarray:
-        """Rows of ``keys`` (zeros for keys never pushed)."""
+    def pull(self, keys, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows of ``keys`` as a ``len(keys) × dim`` array (into ``out`` when given); zeros for keys never pushed."""
         keys = self._check(keys)
-        out = np.zeros((keys.shape[0], self.dim), dtype=self.dtype)
+        if out is None:
+            out = np.zeros((keys.shape[0], self.dim), dtype=self.dtype)
+        elif out.shape != (keys.shape[0], self.dim) or out.dtype != self.dtype:
+            raise TableError(f"sparse table {self.name!r}: out must be a {self.dtype} array of shape "
+                             f"({keys.shape[0]}, {self.dim}), got {out.dtype} {out.shape}")
+        else:
+            out[...] = 0
         local, remote = self._split(keys)
         for s, pos in remote:
             if pos.size:
-                out[pos] = self._link.request(s, Op.SPARSE_PULL, table=self.values.spec.index, shard=s,
-                                              keys=keys[pos]).values
+                out[pos] = self._request(s, Op.SPARSE_PULL, keys=keys[pos]).values
         lkeys = keys if local is None else np.ascontiguousarray(keys[local])
-        slots = self._locate(lkeys, insert=False)
+        slots = np.empty(lkeys.shape[0], dtype=np.int64)
+        code = find_slots(self._keys.shards, lkeys, slots)
+        if code >= 0:
+            self._refused(lkeys, code)
         found = slots >= 0
         if found.any():
             rows = self.values.pull(slots[found])
@@ -160,12 +241,12 @@ class SparseTable:
         return out
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every present key and its row: ``(keys, values)``."""
+        """Every present key and its row: ``(keys, values)``, in shard and slot order."""
         S = self.values.nshards
         ks, vs = [], []
         for s in range(S):
             if s in self.remote:
-                msg = self._link.request(s, Op.SPARSE_ITEMS, table=self.values.spec.index, shard=s)
+                msg = self._request(s, Op.SPARSE_ITEMS)
                 ks.append(np.array(msg.keys))
                 vs.append(np.array(msg.values))
             else:
@@ -175,6 +256,18 @@ class SparseTable:
                 vs.append(self.values.shards[s][present].copy())
         return (np.concatenate(ks) if ks else np.zeros(0, np.int64),
                 np.concatenate(vs) if vs else np.zeros((0, self.dim), self.dtype))
+
+    def pull_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, values)`` of every present key, sorted by key (:meth:`items` sorted)."""
+        keys, values = self.items()
+        order = np.argsort(keys, kind="stable")
+        return keys[order], values[order]
+
+    def save(self, path) -> Path:
+        """Write :meth:`pull_all` to ``path`` as an ``.npz`` with arrays ``keys`` and ``values``
+        (atomically, at exactly ``path``)."""
+        keys, values = self.pull_all()
+        return _save_atomic(Path(path), lambda f: np.savez(f, keys=keys, values=values))
 
     def __len__(self) -> int:
         """The number of keys present."""

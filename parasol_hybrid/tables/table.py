@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import TableError
 from ..transport.wire import Op
-from .kernels import check_keys, gather, gather_all, scatter_add, scatter_assign
+from .kernels import BAD_VALUE, check_keys, first_bad_row, gather, gather_all, refusal, scatter_add, scatter_assign
+from .cache import rebase_rows
 from .rules import get_rule
 from .shard import Shard
 from .spec import TableSpec
@@ -20,14 +23,37 @@ __all__ = ["Table"]
 class Table:
     """A table as a worker sees it.
 
-    ``pull``/``push`` copy rows out and apply deltas in with numba kernels over
-    the shared shards; ``shards`` is the tuple of shard arrays for user
-    kernels that update rows in place (row ``k`` is ``shards[k % S][k // S]``).
+    The table protocol, the same for a dense :class:`Table` and a
+    :class:`~parasol_hybrid.tables.sparse.SparseTable`:
+
+    * ``pull(keys, out=None)``: rows ``keys`` as a ``len(keys) × dim`` array
+      (into ``out`` when given);
+    * ``push(keys, deltas, rule=None, **hyper)``: apply ``deltas`` with
+      ``rule`` (default: the table's);
+    * ``pull_all()``: the whole table. Dense: a ``rows × dim`` array, row
+      ``k`` for key ``k``. Sparse: ``(keys, values)`` of every present key,
+      sorted by key (``items()`` sorted);
+    * ``save(path)``: write ``pull_all()`` to ``path`` atomically (dense: one
+      ``.npy`` array; sparse: an ``.npz`` with arrays ``keys`` and ``values``).
+
+    A push is refused with a :class:`TableError` naming the table and the row,
+    and writes nothing, when a key is out of range, the deltas have the wrong
+    shape or dtype, or a delta holds NaN or ±Inf (on every path: in the
+    kernels' first pass on this node, before sending in cluster mode, and by
+    the owner for pushes that arrive over the network).
+
+    ``shards`` is the tuple of shard arrays for user kernels that read rows in
+    place (row ``k`` is ``shards[k % S][k // S]``). Write in place only into
+    a table that is not exact, or through ``with table.locked() as shards:``.
 
     Concurrent pushes from the workers of a node: integer tables (and tables
     declared ``exact=True``) take every shard's lock for the length of a push,
     so counts are exact; float tables are updated Hogwild-style (racy
-    read-modify-write per element, no locks), as in Hogwild! SGD.
+    read-modify-write per element, no locks), as in Hogwild! SGD. An exact
+    table's ``shards`` and ``states`` are read-only arrays: numpy and numba
+    refuse to write them, so an in-place kernel that skips the locks fails
+    instead of losing updates. :meth:`locked` holds the locks and yields
+    writable arrays.
     """
 
     def __init__(self, spec: TableSpec, shards: list[Shard | None], remote: frozenset = frozenset(), link=None):
@@ -36,10 +62,21 @@ class Table:
         dtype = np.dtype(spec.dtype)
         empty = np.zeros((0, spec.dim), dtype=dtype)
         empty_state = np.zeros((0, spec.state_slots, spec.dim), dtype=dtype)
-        #: the shard arrays by shard index (in cluster mode, remote shards are this node's caches of them)
-        self.shards = tuple(s.array if s is not None else empty for s in shards)
-        self.states = tuple(s.state.array if s is not None else empty_state for s in shards)
+        writable = (tuple(s.array if s is not None else empty for s in shards),
+                    tuple(s.state.array if s is not None else empty_state for s in shards))
+        #: the writable shard and state arrays, for kernels that hold the locks (exact tables)
+        self._rw = writable
+        #: the shard arrays by shard index (in cluster mode, remote shards are this node's caches of them);
+        #: read-only for exact tables except inside :meth:`locked`
+        self.shards = _read_only(writable[0]) if spec.exact else writable[0]
+        #: the optimiser state arrays by shard index (``rows_local × slots × dim``), read-only like ``shards``
+        self.states = _read_only(writable[1]) if spec.exact else writable[1]
+        self._public = (self.shards, self.states)
         self._locks = [s.lock for s in self._shards]
+        #: by shard index: the Shard mapped here (None when not mapped)
+        self._by_index = list(shards)
+        #: snapshots of this node's caches of remote shards (empty for other shards); see tables/cache.py
+        self.snaps = tuple(s.snap.array if s is not None and s.snap is not None else empty for s in shards)
         #: shard indices owned by servers on other nodes
         self.remote = remote
         self._link = link
@@ -88,9 +125,17 @@ class Table:
         return np.ascontiguousarray(keys)
 
     def _values(self, keys: np.ndarray, values, what: str) -> np.ndarray:
+        """``values`` as a C-contiguous ``len(keys) × dim`` array of the table's dtype.
+
+        In cluster mode (some shards remote) it also refuses rows holding NaN or
+        ±Inf here, before any of them is sent to an owner; on one node the
+        kernels refuse them in their first pass.
+        """
         if (type(values) is np.ndarray and values.dtype == self.dtype and values.ndim == 2
                 and values.shape[0] == keys.shape[0] and values.shape[1] == self.spec.dim
                 and values.flags.c_contiguous):
+            if self.remote:
+                self._finite(keys, values)
             return values  # the common case
         values = np.asarray(values)
         if values.dtype != self.dtype:
@@ -105,21 +150,45 @@ class Table:
             raise TableError(
                 f"table {self.name!r}: {what} must have shape ({keys.shape[0]}, {self.dim}), got {values.shape}"
             )
-        return np.ascontiguousarray(values)
+        values = np.ascontiguousarray(values)
+        if self.remote:
+            self._finite(keys, values)
+        return values
 
-    def _bad_key(self, keys: np.ndarray, pos: int):
+    def _finite(self, keys: np.ndarray, values: np.ndarray) -> None:
+        bad = first_bad_row(values)
+        if bad >= 0:
+            self._bad_key(keys, BAD_VALUE * keys.shape[0] + bad)
+
+    def _bad_key(self, keys: np.ndarray, code: int):
+        """Raise the TableError of a kernel's refusal code (see ``tables/kernels.py``)."""
+        kind, pos = refusal(code, keys.shape[0])
+        if kind == BAD_VALUE:
+            raise TableError(f"table {self.name!r}: the deltas of row {int(keys[pos])} (position {pos}) hold "
+                             f"NaN or ±Inf; nothing was written")
         raise TableError(
             f"table {self.name!r}: key {int(keys[pos])} at position {pos} is out of range [0, {self.rows})"
         )
 
     @contextmanager
     def locked(self):
-        """Hold every shard lock of this table on the node (in shard order, so no deadlock)."""
+        """``with table.locked() as shards:`` hold every shard lock of this table on the node, and
+        write rows in place through ``shards`` (writable arrays, row ``k`` is ``shards[k % S][k // S]``).
+
+        The locks are taken in shard order (so two holders never deadlock) and
+        are the ones ``push`` takes on exact tables, so in-place writes made
+        here and pushes of the node's other workers never interleave. Inside
+        the block ``table.shards`` and ``table.states`` are writable too;
+        outside it an exact table's are read-only. Not re-entrant: do not push
+        to the same table inside the block.
+        """
         for lock in self._locks:
             lock.acquire()
         try:
-            yield
+            self.shards, self.states = self._rw
+            yield self._rw[0]
         finally:
+            self.shards, self.states = self._public
             for lock in reversed(self._locks):
                 lock.release()
 
@@ -140,25 +209,33 @@ class Table:
         return out
 
     def pull_all(self) -> np.ndarray:
-        """A copy of the whole table (``rows × dim``)."""
+        """A copy of the whole table (``rows × dim``; row ``k`` is key ``k``)."""
         out = np.empty(self.shape, dtype=self.dtype)
         gather_all(self.shards, out)
         return out
+
+    def save(self, path) -> Path:
+        """Write :meth:`pull_all` to ``path`` as one ``.npy`` array (atomically, at exactly ``path``)."""
+        return _save_atomic(Path(path), lambda f: np.save(f, self.pull_all()))
 
     def push(self, keys, deltas, rule: str | None = None, **hyper) -> None:
         """Apply ``deltas`` to rows ``keys`` with ``rule`` (default: the table's rule).
 
         Hyper-parameters of the rule (``lr=...``) override the table's for this push.
         Nothing is written when a key is out of range or the deltas have the wrong shape.
-        In cluster mode, rows of remote shards go to their owners when the rule
-        keeps state (the state lives with the owner); other rules update this
-        node's cache, which the node agent sends on at the next clock.
+        In cluster mode, an additive rule (``add``, ``sgd``, a rule registered
+        ``additive=True``) updates this node's cache of remote shards, and the
+        node agent sends the sum of the node's changes on at the next clock.
+        Any other rule is applied to rows of remote shards by their owners,
+        which return the resulting rows; they are written into this node's
+        cache (plus what the node added since), so a rule means the same on
+        every layout and the next pull sees this push.
         """
         keys = self._keys(keys)
         deltas = self._values(keys, deltas, "deltas")
         name = rule or self.spec.rule
         r = self._check_rule(name)
-        if r.state_slots and self.remote:
+        if self.remote and not r.additive:
             keys, deltas = self._forward(keys, deltas, name, hyper)  # before taking any lock
         if self.spec.exact:
             with self.locked():
@@ -205,8 +282,8 @@ class Table:
         return r.hyper_array(hyper)
 
     def _forward(self, keys: np.ndarray, deltas: np.ndarray, rule: str, hyper: dict):
-        """Send the rows of remote shards to their owners (a stateful rule runs where its state is);
-        return the keys and deltas of the local rows."""
+        """Have the owners apply ``rule`` to the rows of remote shards and write the rows they return
+        into this node's caches; return the keys and deltas of the local rows."""
         self._hyper(self._check_rule(rule), hyper)  # unknown hyper-parameters fail here, before sending
         extra = json.dumps({"rule": rule, "hyper": {k: float(v) for k, v in hyper.items()}}).encode()
         bad = check_keys(keys, self.rows)
@@ -214,17 +291,62 @@ class Table:
             self._bad_key(keys, bad)
         S = self.nshards
         shard_of = keys % S
-        is_remote = np.isin(shard_of, np.fromiter(self.remote, dtype=np.int64))
-        for s in sorted(self.remote):
-            sel = shard_of == s
-            if sel.any():
-                self._link.request(s, Op.PUSH_RULE, table=self.spec.index, shard=s, keys=keys[sel],
-                                   values=deltas[sel], extra=extra)
-        keep = ~is_remote
+        remote = np.array(sorted(self.remote), dtype=np.int64)
+        requests, sent = [], []
+        for s in remote.tolist():
+            sel = np.flatnonzero(shard_of == s)
+            if sel.size:
+                requests.append((s, Op.PUSH_RULE, {"table": self.spec.index, "shard": s, "keys": keys[sel],
+                                                    "values": deltas[sel], "extra": extra}))
+                sent.append((s, keys[sel]))
+        if requests:
+            for (s, skeys), reply in zip(sent, self._link.requests(requests)):
+                self._write_back(s, skeys, reply)
+        keep = ~np.isin(shard_of, remote)
         return np.ascontiguousarray(keys[keep]), np.ascontiguousarray(deltas[keep])
+
+    def _write_back(self, s: int, keys: np.ndarray, reply) -> None:
+        """Rebase this node's cache rows of ``keys`` (remote shard ``s``) on the rows the owner returned."""
+        rows = reply.values
+        if reply.op != Op.VALUES or rows is None or rows.shape != (keys.shape[0], self.dim) or rows.dtype != self.dtype:
+            raise TableError(f"table {self.name!r}: the owner of shard {s} answered PUSH_RULE with "
+                             f"{reply.name} {None if rows is None else (rows.dtype, rows.shape)}, "
+                             f"not the {keys.shape[0]} pushed rows")
+        sh = self._by_index[s]
+        if sh is None or sh.snap is None:
+            return  # not cached on this node
+        sh.lock.acquire()
+        try:
+            rebase_rows(sh.array, sh.snap.array, keys // self.nshards, rows)
+        finally:
+            sh.lock.release()
 
     def close(self) -> None:
         self.shards = ()
         self.states = ()
+        self._rw = self._public = ((), ())
         for s in self._shards:
             s.close()
+
+
+def _read_only(arrays: tuple) -> tuple:
+    """Read-only views of ``arrays`` (numpy refuses writes to them, and numba refuses to compile one)."""
+    views = []
+    for a in arrays:
+        v = a.view()
+        v.flags.writeable = False
+        views.append(v)
+    return tuple(views)
+
+
+def _save_atomic(path: Path, write) -> Path:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

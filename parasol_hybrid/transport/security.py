@@ -58,9 +58,15 @@ def secure_client(sock: zmq.Socket, keys: JobKeys) -> zmq.Socket:
     return sock
 
 
-def connect_dealer(ctx: zmq.Context, keys: JobKeys, endpoint: str) -> zmq.Socket:
-    """A DEALER socket of the job (CURVE client, bounded queues, no linger) connected to ``endpoint``."""
+def connect_dealer(ctx: zmq.Context, keys: JobKeys, endpoint: str, identity: bytes | None = None) -> zmq.Socket:
+    """A DEALER socket of the job (CURVE client, bounded queues, no linger) connected to ``endpoint``.
+
+    ``identity`` (unique per server socket it connects to) is the routing id the server sees, so that
+    its errors can name the peer.
+    """
     sock = secure_client(ctx.socket(zmq.DEALER), keys)
+    if identity is not None:
+        sock.routing_id = identity
     sock.linger = 0
     sock.sndhwm = QUEUE_LIMIT
     sock.rcvhwm = QUEUE_LIMIT

@@ -37,7 +37,7 @@ class Op:
     """Operation codes."""
 
     PUSH_ADD = 1      # keys, values      -> ACK      add values to rows of a dense shard
-    PUSH_RULE = 2     # keys, values, rule name -> ACK   apply a registered rule on the owner
+    PUSH_RULE = 2     # keys, values, rule name -> VALUES  apply a registered rule on the owner; the rows after it
     PULL = 3          # keys              -> VALUES   rows of a dense shard
     PULL_SHARD = 4    # -                 -> VALUES   the whole shard
     SPARSE_PUSH = 5   # keys, values      -> ACK      insert-and-add into a sparse shard

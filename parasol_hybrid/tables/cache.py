@@ -1,0 +1,61 @@
+"""Kernels over a node's cache of a remote shard and its snapshot (the rows as the owner last returned them).
+
+``cache - snap`` is what this node changed since; the node agent sends it to the
+owner as an addition (:func:`take_delta`) and rebases the cache on the owner's
+rows (:func:`rebase`); a worker that had a rule applied at the owner writes the
+returned rows in the same way (:func:`rebase_rows`). All three run under the
+cache shard's lock, so they never interleave.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+__all__ = ["take_delta", "rebase", "rebase_rows"]
+
+
+@njit(cache=True, nogil=True)
+def take_delta(cache, snap, delta, changed):
+    """``delta = cache - snap`` row by row, and ``snap = cache`` (as read); returns the number of changed rows.
+
+    ``changed[i]`` is set to the local row of the i-th changed row; ``delta[i]`` holds its change.
+    """
+    n = 0
+    d = cache.shape[1]
+    for r in range(cache.shape[0]):
+        any_change = False
+        for j in range(d):
+            v = cache[r, j]
+            diff = v - snap[r, j]
+            delta[n, j] = diff
+            snap[r, j] = v
+            if diff != 0:
+                any_change = True
+        if any_change:
+            changed[n] = r
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def rebase(cache, snap, fresh):
+    """``cache = fresh + (cache - snap)`` (exactly ``fresh`` where nothing changed here) and ``snap = fresh``."""
+    d = cache.shape[1]
+    for r in range(cache.shape[0]):
+        for j in range(d):
+            f = fresh[r, j]
+            cache[r, j] = f + (cache[r, j] - snap[r, j])
+            snap[r, j] = f
+
+
+@njit(cache=True, nogil=True)
+def rebase_rows(cache, snap, rows, fresh):
+    """:func:`rebase` of the local rows ``rows`` only: row ``rows[i]`` becomes ``fresh[i]`` plus this node's
+    change since its snapshot, and its snapshot ``fresh[i]``."""
+    d = cache.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for j in range(d):
+            f = fresh[i, j]
+            cache[r, j] = f + (cache[r, j] - snap[r, j])
+            snap[r, j] = f

@@ -1,0 +1,67 @@
+"""Test job: workers that reach collectives at different clocks, or call different collectives.
+
+``scenario`` (config key) picks what the 2 workers do:
+
+- ``uneven_sync``: worker 0 clocks 3 times, worker 1 clocks 10 times, then both ``sync()``;
+- ``late_allreduce``: worker 0 calls ``allreduce`` after 3 clocks, worker 1 after 10, then both clock
+  twice more and ``sync()``;
+- ``table_on_one``: only worker 0 declares table ``x``, then both ``sync()``;
+- ``sync_vs_allreduce``: worker 0 calls ``sync()``, worker 1 ``allreduce(1)``;
+- ``allreduce_count``: worker 0 calls ``allreduce`` 3 times, worker 1 twice, then both return.
+
+The master writes ``<output>/collective.json`` when the job gets that far.
+"""
+
+from __future__ import annotations
+
+from parasol_hybrid import Option, paralg, run
+
+
+class CollectiveJob(paralg):
+    options = {"scenario": Option(str, "uneven_sync", "what the workers do (see the module docstring)")}
+
+    def solve(self) -> None:
+        scenario = self.cfg.scenario
+        w = self.worker_id
+        t = self.table("t", (4, 1), "float32")
+        if scenario == "uneven_sync":
+            for _ in range(3 if w == 0 else 10):
+                self.push(t, [w], [[1.0]])
+                self.clock()
+            before = self.clocks.clock
+            self.sync()
+            result = {"before": self.allgather(before), "after": self.allgather(self.clocks.clock),
+                      "rows": self.pull(t, [0, 1]).ravel().tolist()}
+        elif scenario == "late_allreduce":
+            for _ in range(3 if w == 0 else 10):
+                self.push(t, [w], [[1.0]])
+                self.clock()
+            total = self.allreduce(w + 1)
+            for _ in range(2):
+                self.clock()
+            self.sync()
+            result = {"total": total, "after": self.allgather(self.clocks.clock),
+                      "rows": self.pull(t, [0, 1]).ravel().tolist()}
+        elif scenario == "table_on_one":
+            if w == 0:
+                self.table("x", (8, 2), "float32")
+            self.sync()
+            result = {}
+        elif scenario == "sync_vs_allreduce":
+            if w == 0:
+                self.sync()
+            else:
+                self.allreduce(1)
+            result = {}
+        elif scenario == "allreduce_count":
+            for _ in range(3 if w == 0 else 2):
+                self.allreduce(1.0)
+            result = {}
+        else:
+            raise ValueError(f"unknown scenario {scenario!r}")
+        result["scenario"] = scenario
+        self.write_json("collective.json", result)
+
+
+if __name__ == "__main__":
+    run(CollectiveJob)

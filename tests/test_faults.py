@@ -1,0 +1,71 @@
+"""No wait on a peer is unbounded (issue 9, item 6).
+
+``tests/jobs/fault_job.py`` patches, inside its ranks, one misbehaviour into server 1 (node 1's agent) of a
+3-worker, 2-server, 2-node job: a lost ACK, a node agent that goes silent, a reply delayed past
+``peer_timeout``, sockets closed mid-job. Each job must end with a non-zero exit within ``peer_timeout``
+plus a few seconds, with an error that names the node that noticed and the peer (server 1, rank 4, node 1),
+and leave no process and no segment. A single lost NODE_CLOCK is repeated by the agents' heartbeat: that job
+must finish with the right result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parasol_hybrid import launcher
+from parasol_hybrid.testing import run_launcher, shm_leftovers, write_config
+
+JOB = Path(__file__).resolve().parent / "jobs" / "fault_job.py"
+PEER_TIMEOUT = 5.0  # above a cold numba compile in a server's loop on a loaded 2-core machine (~3 s seen)
+SLACK = 10.0  # from the error to the end of the job: the abort and the launcher's clean-up
+pytestmark = pytest.mark.timeout(120)
+
+PEER = "server 1 (rank 4, node 1, tcp://"
+
+
+def run_fault(tmp_path: Path, fault: str, **config):
+    cfg = write_config(tmp_path / "cfg.json", output=str(tmp_path / "out"), nworker=3, nserver=2, simulate_nodes=2,
+                       staleness=0, peer_timeout=PEER_TIMEOUT, fault=fault, **config)
+    done = run_launcher(["--config", str(cfg), "python", str(JOB)], timeout=90, cwd=tmp_path)
+    ended = time.time()
+    stamp = tmp_path / "fault_at"
+    assert stamp.exists(), f"{fault}: the fault never struck:\n{done.stderr}"
+    elapsed = ended - float(stamp.read_text())
+    print(f"{fault}: exit {done.returncode}, ended {elapsed:.1f} s after the fault")
+    m = re.search(r"run_parasol: job ([0-9a-f]+):", done.stderr)
+    assert m, done.stderr
+    job_id = m.group(1)
+    assert launcher.job_pids(job_id) == [], f"{fault}: processes of the job are still running"
+    assert shm_leftovers(job_id) == [], f"{fault}: the job left shared-memory names"
+    return done, elapsed
+
+
+@pytest.mark.parametrize("fault, noticed_by", [
+    ("drop_ack", r"node agent of node 0 .*" + re.escape(PEER) + r".*did not answer PUSH_ADD of table \d+ shard 1"),
+    ("silent_agent", r"node agent of node 0 .*no word from the agent of node 1, " + re.escape(PEER)),
+    ("stall_server", r"node agent of node 0 .*(no word from the agent of node 1, |did not answer )" + re.escape(PEER)),
+    ("delay_rule", r"\(worker [01]\) on host \S+ on node 0: " + re.escape(PEER)
+     + r".* did not answer \(PUSH_RULE of table \d+ shard 1"),
+    ("close_socket", r"node agent of node 0 .*" + re.escape(PEER)),
+])
+def test_a_stalled_peer_ends_the_job_with_an_error_naming_it(tmp_path, fault, noticed_by):
+    extra = {"rule_table": True} if fault in ("stall_server", "delay_rule") else {}
+    done, elapsed = run_fault(tmp_path, fault, **extra)
+    assert done.returncode != 0, f"{fault}: the job succeeded:\n{done.stderr}"
+    assert re.search(noticed_by, done.stderr), f"{fault}: no error naming the node and the peer:\n{done.stderr}"
+    assert "JobError" in done.stderr and f"peer_timeout {PEER_TIMEOUT:g} s" in done.stderr, done.stderr
+    assert elapsed < PEER_TIMEOUT + SLACK, f"{fault}: the job ended {elapsed:.1f} s after the fault"
+    assert not (tmp_path / "out" / "done.json").exists()
+
+
+def test_a_lost_node_clock_is_repeated(tmp_path):
+    done, elapsed = run_fault(tmp_path, "drop_one_node_clock", steps=6)
+    assert done.returncode == 0, f"the job did not recover from a lost NODE_CLOCK:\n{done.stderr}"
+    total = np.array(json.loads((tmp_path / "out" / "done.json").read_text())["total"])
+    assert np.array_equal(total, np.full((8, 2), 3 * 6.0)), total
