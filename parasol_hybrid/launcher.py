@@ -285,7 +285,7 @@ class _Forward:
 
     def pump(self) -> bool:
         """Move what is readable now (at most 1 MiB, so other events are not starved); returns False
-        at end of file (then the pipe is closed)."""
+        at end of file."""
         for _ in range(16):
             try:
                 data = os.read(self.fd, 1 << 16)
@@ -294,8 +294,6 @@ class _Forward:
             except OSError:
                 data = b""
             if not data:
-                os.close(self.fd)
-                self.open = False
                 return False
             if not self.broken:
                 self._write(data)
@@ -463,11 +461,18 @@ class _Job:
 
     def describe_failure(self) -> str | None:
         """Why the job failed: the first failure a rank recorded in the job folder (the rank whose
-        failure started the end, and its message), else the rank that ended first, else (if ranks of
-        a parasol job had registered) that none said why."""
+        failure started the end, and its message), else mpiexec's death by a signal, else the rank
+        that ended first, else (if ranks of a parasol job had registered) that none said why."""
         record = jobdir.read_failure(self.env.get(jobdir.ENV))
         if record is not None:
             return jobdir.describe_failure(record)
+        rc = self.proc.returncode if self.proc is not None else None
+        if rc is not None and rc < 0:  # mpiexec itself was killed; its proxies then kill the ranks
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            return f"mpiexec (pid {self.proc.pid}) was killed by {name}"
         death = self.describe_death()
         if death is not None:
             return death

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import threading
 
@@ -111,11 +112,17 @@ class Lifeline:
     def watching(self) -> bool:
         return self.launcher_pid is not None or self.parent_pid is not None
 
+    def launcher_gone(self) -> bool:
+        return self.launcher_pid is not None and _start_time(self.launcher_pid) != self._launcher_start
+
+    def parent_gone(self) -> bool:
+        return self.parent_pid is not None and os.getppid() != self.parent_pid
+
     def check(self) -> str | None:
         """None while the launcher and the parent are there; else which one is gone (for a message)."""
-        if self.launcher_pid is not None and _start_time(self.launcher_pid) != self._launcher_start:
+        if self.launcher_gone():
             return f"the launcher (pid {self.launcher_pid}) is gone"
-        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+        if self.parent_gone():
             return f"its parent process {self.parent_name} (pid {self.parent_pid}) is gone"
         return None
 
@@ -132,13 +139,18 @@ def mpich_files(pids) -> set[str]:
     return found
 
 
-def end_orphaned(who: str, job_id: str | None, reason: str) -> None:
+def end_orphaned(line: Lifeline, rank: tuple[int, str, int], who: str, job_id: str | None, reason: str) -> None:
     """Remove the job's leftovers on this host, print one line, and exit with status 1 (never returns).
 
     Every rank of the job is ending, so every segment of ``job_id`` may go;
-    so may the MPICH files this process maps. Called from the watchdog thread
-    or the main thread; the first caller does it, a second one just waits.
+    so may the MPICH files this process maps. If the launcher is gone, so
+    may its job folder; if it is there (only the parent is gone), this rank
+    records why it ended there, for the launcher's summary. ``rank`` is
+    (rank, role, index). Called from the watchdog thread or the main thread;
+    the first caller does it, a second one just waits.
     """
+    from . import jobdir
+
     _ending.acquire()
     try:
         if job_id:
@@ -146,6 +158,11 @@ def end_orphaned(who: str, job_id: str | None, reason: str) -> None:
         for path in mpich_files([os.getpid()]):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        folder = jobdir.folder()
+        if folder is not None and line.launcher_gone():
+            shutil.rmtree(folder, ignore_errors=True)
+        elif folder is not None:
+            jobdir.record_failure(*rank, f"ended: {reason}")
         with contextlib.suppress(Exception):
             print(f"parasol: {who}: {reason}; ending the job", file=sys.stderr, flush=True)
     finally:

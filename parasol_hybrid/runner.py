@@ -94,9 +94,10 @@ def _fail(rt, exc: BaseException, server, alg) -> None:
     """Say which rank failed and why, record it for the launcher, release what can be, abort the job."""
     from mpi4py import MPI
 
-    lost = rt.watchdog.lifeline.check() if rt.watchdog is not None else None
+    line = rt.watchdog.lifeline if rt.watchdog is not None else None
+    lost = line.check() if line is not None else None
     if lost is not None:  # the launcher or the parent is gone (mpiexec passed its SIGTERM on): nobody to abort to
-        end_orphaned(rt.describe(), rt.job_id, lost)
+        end_orphaned(line, (rt.rank, rt.role, rt.index), rt.describe(), rt.job_id, lost)
     if isinstance(exc, KeyboardInterrupt):
         msg = f"parasol: {rt.describe()} interrupted"
     else:

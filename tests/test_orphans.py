@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import tempfile
 import signal
 import time
 from pathlib import Path
@@ -70,6 +72,11 @@ def _start(tmp_path: Path):
         time.sleep(0.05)
 
 
+def job_dirs(job: str) -> list[Path]:
+    """The launcher's job folders of job ``job`` (``$PARASOL_JOB_DIR``)."""
+    return list(Path(tempfile.gettempdir()).glob(f"parasol-job-{job}-*"))
+
+
 def _kill_all(pids) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -102,6 +109,15 @@ def test_sigkill_in_the_process_tree_ends_the_job(tmp_path, victim):
     assert leftover == [], f"the job's segments are left after SIGKILL of the {victim}: {leftover}"
     if victim != "launcher":
         assert proc.returncode != 0, stderr
+        summary = [ln for ln in stderr.splitlines() if ln.startswith("run_parasol: job ") and " failed " in ln]
+        assert len(summary) == 1, stderr
+        if victim == "mpiexec":
+            assert f"mpiexec (pid {target}) was killed by SIGKILL" in summary[0], summary[0]
+        else:  # the ranks saw their parent go (their own lines went with the proxy; the summary says it)
+            assert re.search(r"\(exit \d+\): rank \d \((worker|server) \d\) on host \S+ \(pid \d+\) ended: its parent "
+                             r"process hydra_pmi_proxy \(pid \d+\) is gone", summary[0]), summary[0]
+    else:
+        assert not job_dirs(job), "the job's folder is left"
 
 
 def test_ranks_watch_the_launcher_not_a_reused_pid(monkeypatch):

@@ -94,7 +94,8 @@ class Watchdog:
         while not self._stop.wait(self.interval):
             lost = self.lifeline.check()
             if lost is not None and not self._stop.is_set():
-                end_orphaned(self.rt.describe(), self.rt.job_id, lost)
+                end_orphaned(self.lifeline, (self.rt.rank, self.rt.role, self.rt.index), self.rt.describe(),
+                             self.rt.job_id, lost)
             for rank, pid in self.peers.items():
                 if states[rank] == FINISHED:
                     continue
