@@ -36,8 +36,9 @@ import numpy as np
 
 from .errors import CheckpointError, ConfigError
 
-__all__ = ["CheckpointError", "MANIFEST", "root_of", "fingerprint", "tmp_folder", "final_folder", "write_shard", "finalize",
-           "find_latest", "verify", "check_config", "check_table", "load_shard", "gather_shard", "refuse_option"]
+__all__ = ["CheckpointError", "MANIFEST", "root_of", "fingerprint", "tmp_folder", "final_folder", "write_shard",
+           "finalize", "find_latest", "verify", "check_config", "check_table", "load_shard", "gather_shard",
+           "refuse_option"]
 
 MANIFEST = "manifest.json"
 KEEP = 2

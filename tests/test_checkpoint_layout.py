@@ -66,7 +66,7 @@ LAYOUTS = {"nserver2to1": dict(nworker=1, nserver=1), "nserver2to3": dict(nworke
 @pytest.mark.parametrize("layout", list(LAYOUTS), ids=list(LAYOUTS))
 def test_tables_resume_on_another_layout_row_for_row(saved, tmp_path, layout):
     keys = LAYOUTS[layout]
-    cfg = write_config(tmp_path / "dump.json", rounds=2, checkpoint_dir=str(tmp_path / "again"),
+    cfg = write_config(tmp_path / "dump.json", rounds=2, checkpoint_every=1, checkpoint_dir=str(tmp_path / "again"),
                        output=str(tmp_path / "out"), **keys)
     done = _run(["--resume", str(saved), "--config", str(cfg), "python", str(JOB)], layout)
     assert "tables re-sharded" in done.stdout

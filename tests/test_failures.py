@@ -124,3 +124,19 @@ def test_summary_names_a_start_up_error(tmp_path):
     assert len(summary) == 1, done.stderr
     assert re.search(r"failed \(exit 2\): rank 2 on host \S+ \(pid \d+\) failed at start-up: ConfigError: "
                      r"config key 'interface': no IPv4 address on interface 'nosuch0'", summary[0]), summary[0]
+
+
+def test_the_first_failure_record_wins(tmp_path, monkeypatch):
+    from parasol_hybrid import jobdir
+
+    monkeypatch.setenv(jobdir.ENV, str(tmp_path))
+    assert jobdir.read_failure(str(tmp_path)) is None
+    assert jobdir.record_failure(1, "worker", 1, "failed: RuleError: no rule 'x'", host="h", pid=11)
+    assert not jobdir.record_failure(0, "worker", 0, "died", host="h", pid=10, noticed_by=2)
+    record = jobdir.read_failure(str(tmp_path))
+    assert jobdir.describe_failure(record) == "rank 1 (worker 1) on host h (pid 11) failed: RuleError: no rule 'x'"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [jobdir.FAILURE]  # no temporary file left
+    try:
+        raise ValueError("bad\nvalue")
+    except ValueError as exc:
+        assert jobdir.error_line(exc) == "ValueError: bad / value"

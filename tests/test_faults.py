@@ -69,3 +69,63 @@ def test_a_lost_node_clock_is_repeated(tmp_path):
     assert done.returncode == 0, f"the job did not recover from a lost NODE_CLOCK:\n{done.stderr}"
     total = np.array(json.loads((tmp_path / "out" / "done.json").read_text())["total"])
     assert np.array_equal(total, np.full((8, 2), 3 * 6.0)), total
+
+
+# ----------------------------------------------------------------- the outbox, in one process
+
+
+@pytest.fixture
+def router_dealer():
+    import zmq
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.linger = 0
+    router.sndhwm = 2
+    router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.linger = 0
+    dealer.rcvhwm = 2
+    dealer.routing_id = b"rank7.1"
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        yield router, dealer
+    finally:
+        router.close(linger=0)
+        dealer.close(linger=0)
+        ctx.destroy(linger=0)
+
+
+def test_replies_over_the_high_water_mark_wait_in_order_and_none_is_lost(router_dealer):
+    from parasol_hybrid.transport.outbox import Outbox
+
+    router, dealer = router_dealer
+    dealer.send(b"hello")
+    identity, _ = router.recv_multipart()
+    box = Outbox()
+    n = 2000
+    for i in range(n):  # the dealer reads nothing meanwhile: its queue and the router's fill up
+        box.send(router, identity, [identity, b"%d" % i], f"reply {i}")
+    assert len(box) > 0, "every reply fitted in the queues: the test did not reach the high-water mark"
+    waited, key, what = box.oldest()
+    assert key == identity and what.startswith("reply ") and waited >= 0
+    got = []
+    deadline = time.monotonic() + 20
+    while len(got) < n and time.monotonic() < deadline:
+        box.flush()
+        while dealer.poll(10):
+            got.append(int(dealer.recv()))
+    assert got == list(range(n)), "a reply was lost or reordered"
+    assert len(box) == 0 and box.oldest() is None
+
+
+def test_a_reply_to_a_peer_that_left_is_reported_not_dropped_in_silence(router_dealer):
+    from parasol_hybrid.transport.outbox import Outbox, Unroutable
+
+    router, _ = router_dealer
+    reported = []
+    Outbox(lambda key, what: reported.append((key, what))).send(router, b"gone", [b"gone", b"x"], "reply to PULL")
+    assert reported == [(b"gone", "reply to PULL")]
+    with pytest.raises(Unroutable, match="reply to PULL"):
+        Outbox().send(router, b"gone", [b"gone", b"x"], "reply to PULL")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from parasol_hybrid import RuleError, update_rule
+from parasol_hybrid.tables.cache import rebase, rebase_rows, take_delta
 from parasol_hybrid.tables.rules import get_rule
 from parasol_hybrid.testing import run_launcher, write_config
 
@@ -68,6 +69,28 @@ def test_user_rules_are_not_additive_by_default():
         for j in range(param.shape[0]):
             param[j] += delta[j]
     assert get_rule("test_default_flag").additive is False
+
+
+def test_cache_kernels_send_each_change_once_and_never_go_back_to_an_older_copy():
+    cache = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    snap, ver = cache.copy(), np.zeros(3, np.int64)
+    cache[0] += 0.5                                    # a local additive change, not yet sent
+    # a worker's PUSH_RULE on row 1 came back as copy number 5 of the owner's shard
+    rebase_rows(cache, snap, np.array([1]), np.array([[7.0, 7.0]]), ver, 5)
+    assert cache.tolist() == [[1.5, 1.5], [7.0, 7.0], [3.0, 3.0]] and ver.tolist() == [0, 5, 0]
+    # an older result (copy 4) arriving late changes nothing
+    rebase_rows(cache, snap, np.array([1]), np.array([[6.0, 6.0]]), ver, 4)
+    assert cache[1].tolist() == [7.0, 7.0]
+    delta, changed = np.empty_like(cache), np.empty(3, np.int64)
+    assert take_delta(cache, snap, delta, changed) == 1 and changed[0] == 0 and delta[0].tolist() == [0.5, 0.5]
+    assert take_delta(cache, snap, delta, changed) == 0  # sent once
+    # the agent's refresh copy was made (copy 4) before the owner applied the worker's rule (copy 5)
+    cache[0] += 0.25
+    rebase(cache, snap, np.array([[10.0, 10.0], [6.0, 6.0], [30.0, 30.0]]), ver, 4)
+    assert cache.tolist() == [[10.25, 10.25], [7.0, 7.0], [30.0, 30.0]]
+    assert snap.tolist() == [[10.0, 10.0], [7.0, 7.0], [30.0, 30.0]]
+    rebase(cache, snap, np.array([[10.0, 10.0], [8.0, 8.0], [30.0, 30.0]]), ver, 6)  # a newer copy: taken
+    assert cache[1].tolist() == [8.0, 8.0] and cache[0].tolist() == [10.25, 10.25]
 
 
 def test_assign_on_remote_rows_is_last_write_wins(layout_run):

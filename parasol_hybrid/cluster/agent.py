@@ -60,6 +60,7 @@ class _Cache:
     def __init__(self, shard: Shard):
         self.shard = shard
         shard.snap.array[...] = shard.array  # after a restore, too: the snapshot is what the owner holds
+        shard.ver.array[...] = 0
         self.snap = shard.snap.array
 
     def __enter__(self):
@@ -218,7 +219,7 @@ class NodeAgent:
         self._advance()
 
     def on_events(self, events: dict) -> None:
-        for sock in list(self.socks.values()):
+        for server, sock in list(self.socks.items()):
             if sock not in events:
                 continue
             while True:
@@ -226,14 +227,15 @@ class NodeAgent:
                     frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
-                self._on_reply(frames[1:])
+                self._on_reply(server, frames[1:])
         self._advance()
 
-    def _on_reply(self, frames: list) -> None:
+    def _on_reply(self, server: int, frames: list) -> None:
         try:
             msg = decode(frames)
         except WireError as exc:
-            raise RuntimeError(f"node agent {self.node}: malformed reply from an owner: {exc}") from None
+            raise JobError(f"node agent of node {self.node}: malformed reply from {peer_name(self.rt, server)}: "
+                           f"{exc}") from None
         req = self.pending.pop(msg.reqid, None)
         if req is None:
             return
@@ -244,7 +246,7 @@ class NodeAgent:
         if msg.op == Op.VALUES:
             cache = self.caches[(msg.table, msg.shard)]
             with cache:
-                rebase(cache.shard.array, cache.snap, msg.values)
+                rebase(cache.shard.array, cache.snap, msg.values, cache.shard.ver.array, msg.clock)
 
     # ------------------------------------------------------------------ phases
     def _advance(self) -> None:

@@ -105,8 +105,8 @@ class NodeLink:
         agent = self.rt.layout.index_of[self.rt.agent_rank]
         self.send(agent, encode(Op.WORKER_CLOCK, table=self.rt.index, clock=clock), f"WORKER_CLOCK {clock}")
 
-    def _receive(self, server: int, what: str) -> Message | None:
-        """The next reply from ``server`` (waiting at most ``timeout`` s); None if it was malformed-free noise."""
+    def _receive(self, server: int, what: str) -> Message:
+        """The next reply from ``server``, waiting at most ``timeout`` s (``what``: the request, for errors)."""
         sock = self._sock(server)
         if not sock.poll(int(self.timeout * 1000)):
             raise self._fail(server, what, "did not answer")

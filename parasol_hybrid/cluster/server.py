@@ -58,6 +58,7 @@ class Server:
         self.handled = 0
         self._counter = runtime.clocks.sent_bytes[runtime.rank:runtime.rank + 1]
         self.timeout = float(runtime.cfg.get("peer_timeout", 60.0))
+        self.writes: dict[int, int] = {}  # table -> pushes applied to its shard here (copies carry it)
         self.outbox = Outbox(self._unroutable)
         self.agent = NodeAgent(self) if runtime.is_agent and runtime.cluster else None
 
@@ -208,15 +209,16 @@ class Server:
         if op in (Op.SPARSE_PUSH, Op.SPARSE_PULL, Op.SPARSE_ITEMS):
             return self._sparse(msg)
         sh = self._shard(msg)
-        if op == Op.PULL_SHARD:
+        if op == Op.PULL_SHARD:  # the copy carries the number of writes applied so far (tables/cache.py)
             out = self._apply(sh, lambda: np.array(sh.array))
-            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
+            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, self.writes.get(msg.table, 0), values=out)
         self._check_keys(sh, msg.keys)
         if op == Op.PULL:
             rows = msg.keys // sh.spec.nshards
             out = self._apply(sh, lambda: sh.array[rows])
             return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
         self._check_values(sh, msg)
+        self.writes[msg.table] = self.writes.get(msg.table, 0) + 1
         if op == Op.PUSH_ADD:
             self._apply(sh, lambda: scatter_add(self._tuple(sh), sh.spec.rows, msg.keys, msg.values))
         elif op == Op.PUSH_RULE:  # answered with the rows as the rule left them (the pusher's cache follows)
@@ -229,7 +231,8 @@ class Server:
             def apply_rule():
                 rule.apply(self._tuple(sh), states, sh.spec.rows, msg.keys, np.ascontiguousarray(msg.values), hp)
                 return sh.array[rows]
-            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=self._apply(sh, apply_rule))
+            return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, self.writes[msg.table],
+                          values=self._apply(sh, apply_rule))
         else:
             raise RequestError(f"{msg.name} is not a request")
         return encode(Op.ACK, msg.table, msg.shard, msg.reqid)

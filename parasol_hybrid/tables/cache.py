@@ -5,6 +5,11 @@ owner as an addition (:func:`take_delta`) and rebases the cache on the owner's
 rows (:func:`rebase`); a worker that had a rule applied at the owner writes the
 returned rows in the same way (:func:`rebase_rows`). All three run under the
 cache shard's lock, so they never interleave.
+
+The owner numbers the writes it applies to a shard; its copies carry that
+number (``version``) and the cache keeps, per row, the number of the copy its
+snapshot came from (``ver``), so an older copy that arrives late never
+replaces a newer one.
 """
 
 from __future__ import annotations
@@ -38,10 +43,14 @@ def take_delta(cache, snap, delta, changed):
 
 
 @njit(cache=True, nogil=True)
-def rebase(cache, snap, fresh):
-    """``cache = fresh + (cache - snap)`` (exactly ``fresh`` where nothing changed here) and ``snap = fresh``."""
+def rebase(cache, snap, fresh, ver, version):
+    """``cache = fresh + (cache - snap)`` (exactly ``fresh`` where nothing changed here) and ``snap = fresh``,
+    for every row but those whose snapshot is newer than ``fresh`` (``ver[r] > version``: a worker wrote
+    back a row that the owner returned after it made this copy)."""
     d = cache.shape[1]
     for r in range(cache.shape[0]):
+        if ver[r] > version:
+            continue
         for j in range(d):
             f = fresh[r, j]
             cache[r, j] = f + (cache[r, j] - snap[r, j])
@@ -49,12 +58,16 @@ def rebase(cache, snap, fresh):
 
 
 @njit(cache=True, nogil=True)
-def rebase_rows(cache, snap, rows, fresh):
-    """:func:`rebase` of the local rows ``rows`` only: row ``rows[i]`` becomes ``fresh[i]`` plus this node's
-    change since its snapshot, and its snapshot ``fresh[i]``."""
+def rebase_rows(cache, snap, rows, fresh, ver, version):
+    """:func:`rebase` of the local rows ``rows`` only, with rows the owner returned at ``version``: row
+    ``rows[i]`` becomes ``fresh[i]`` plus this node's change since its snapshot, its snapshot ``fresh[i]``
+    and ``ver`` ``version`` (unless its snapshot is newer already)."""
     d = cache.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
+        if ver[r] > version:
+            continue
+        ver[r] = version
         for j in range(d):
             f = fresh[i, j]
             cache[r, j] = f + (cache[r, j] - snap[r, j])

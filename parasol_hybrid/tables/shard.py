@@ -17,7 +17,7 @@ def shard_names(job_id: str, spec: TableSpec, shard: int, pid: int | None = None
     """POSIX names of the shard's value segment, state segment and lock semaphore.
 
     ``cache``: a node's cache of the shard, which also has a ``snap`` segment (the rows as the owner
-    last returned them).
+    last returned them) and a ``ver`` segment (per row, the owner's write count of that copy).
     """
     base = f"t{spec.index}{'c' if cache else 's'}{shard}"
     names = {
@@ -27,6 +27,7 @@ def shard_names(job_id: str, spec: TableSpec, shard: int, pid: int | None = None
     }
     if cache:
         names["snap"] = segment_name(job_id, base + "sn", pid)
+        names["ver"] = segment_name(job_id, base + "vr", pid)
     return names
 
 
@@ -37,11 +38,12 @@ class Shard:
     :meth:`attach` by the names the owner returned. A node's cache of a remote
     shard also has ``snap`` (same shape as ``data``): the rows as the owner
     last returned them, so that ``data - snap`` is what this node changed
-    since. ``snap`` is read and written only under ``lock``.
+    since, and ``ver`` (``rows_local`` int64): per row, the owner's write
+    count of that copy. Both are read and written only under ``lock``.
     """
 
     def __init__(self, spec: TableSpec, shard: int, names: dict, data: Segment, state: Segment,
-                 lock: posix_ipc.Semaphore, snap: Segment | None = None):
+                 lock: posix_ipc.Semaphore, snap: Segment | None = None, ver: Segment | None = None):
         self.spec = spec
         self.shard = shard
         self.names = names
@@ -49,9 +51,10 @@ class Shard:
         self.state = state
         self.lock = lock
         self.snap = snap
+        self.ver = ver
 
     def _segments(self) -> list:
-        return [seg for seg in (self.data, self.state, self.snap) if seg is not None]
+        return [seg for seg in (self.data, self.state, self.snap, self.ver) if seg is not None]
 
     @staticmethod
     def _shapes(spec: TableSpec, shard: int):
@@ -72,6 +75,7 @@ class Shard:
             made.append(Segment.create(names["state"], sshape, spec.dtype))
             if cache:
                 made.append(Segment.create(names["snap"], dshape, spec.dtype))
+                made.append(Segment.create(names["ver"], (dshape[0],), np.int64))
             lock = posix_ipc.Semaphore(names["lock"], posix_ipc.O_CREX, mode=0o600, initial_value=1)
         except BaseException:
             for seg in made:
@@ -79,13 +83,14 @@ class Shard:
                 seg.close()
             raise
         data, state = made[0], made[1]
-        snap = made[2] if cache else None
+        snap, ver = (made[2], made[3]) if cache else (None, None)
         try:
             fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
             if state.array.size:
                 state.array[...] = 0
             if snap is not None:
                 snap.array[...] = data.array
+                ver.array[...] = 0
         except BaseException:
             for seg in made:
                 seg.unlink()
@@ -93,7 +98,7 @@ class Shard:
             lock.unlink()
             lock.close()
             raise
-        return cls(spec, shard, names, data, state, lock, snap)
+        return cls(spec, shard, names, data, state, lock, snap, ver)
 
     @classmethod
     def attach(cls, spec: TableSpec, shard: int, names: dict) -> "Shard":
@@ -105,6 +110,7 @@ class Shard:
             made.append(Segment.attach(names["state"], sshape, spec.dtype))
             if "snap" in names:
                 made.append(Segment.attach(names["snap"], dshape, spec.dtype))
+                made.append(Segment.attach(names["ver"], (dshape[0],), np.int64))
             try:
                 lock = posix_ipc.Semaphore(names["lock"])
             except posix_ipc.ExistentialError:
@@ -113,7 +119,9 @@ class Shard:
             for seg in made:
                 seg.close()
             raise
-        return cls(spec, shard, names, made[0], made[1], lock, made[2] if len(made) > 2 else None)
+        cached = len(made) > 2
+        return cls(spec, shard, names, made[0], made[1], lock, made[2] if cached else None,
+                   made[3] if cached else None)
 
     def unlink(self) -> None:
         """Remove the names (the memory stays mapped where it is mapped). Idempotent."""

@@ -317,7 +317,7 @@ class Table:
             return  # not cached on this node
         sh.lock.acquire()
         try:
-            rebase_rows(sh.array, sh.snap.array, keys // self.nshards, rows)
+            rebase_rows(sh.array, sh.snap.array, keys // self.nshards, rows, sh.ver.array, reply.clock)
         finally:
             sh.lock.release()
 

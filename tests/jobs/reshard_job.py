@@ -2,14 +2,16 @@
 
 A fresh run declares the tables and pushes seeded updates for ``rounds`` clocks (a checkpoint every
 ``checkpoint_every``). A resumed run (``--resume``) declares the same tables, and the master
-writes ``<output>/<table>.npy`` (its ``pull_all``: node-local shards and, on several nodes, the caches of
-the others) and ``<output>/sparse.npy`` (the sparse table's rows of ``SPARSE_KEYS``); then every worker
-saves a checkpoint of the restored tables into the config's ``checkpoint_dir`` (the new layout).
+writes ``<output>/<table>.npy`` (its ``pull_all``: node-local shards and, on several nodes, the caches
+of the others) and ``<output>/sparse.npy`` (the sparse table's rows of ``SPARSE_KEYS``); then (with
+``checkpoint_every: 1``) the job saves a checkpoint of the restored tables into the config's
+``checkpoint_dir`` (the new layout).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
 
 from parasol_hybrid import Option, paralg, run
 
@@ -44,7 +46,7 @@ class ReshardJob(paralg):
             if sparse is not None:
                 np.save(self.output_path("sparse.npy"), sparse.pull(SPARSE_KEYS))
         self.sync()
-        self.checkpoint()
+        self.round_done()  # with checkpoint_every 1: a checkpoint of the restored tables, on this layout
 
 
 if __name__ == "__main__":
