@@ -140,3 +140,23 @@ def test_the_first_failure_record_wins(tmp_path, monkeypatch):
         raise ValueError("bad\nvalue")
     except ValueError as exc:
         assert jobdir.error_line(exc) == "ValueError: bad / value"
+
+
+def test_watchdog_says_how_a_node_mate_died():
+    """While the dead process is a zombie, its exit status is readable: the record says which signal."""
+    import subprocess
+    import sys
+
+    from parasol_hybrid.cluster.watchdog import _how_it_died
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    os.kill(child.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        assert _how_it_died(child.pid) == "died (killed by SIGKILL)"
+    finally:
+        child.wait()
+    assert _how_it_died(child.pid) == "died"  # reaped: nothing left to read
