@@ -339,8 +339,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     def checkpoint(self) -> Path | None:
         """Save a checkpoint now (collective); returns its folder on worker 0."""
         self._collective("checkpoint()")
-        if self._rt.cluster:
-            self._clocks.tick(staleness=0)
+        self._align_clocks()
         return self._save_checkpoint()
 
     def round_done(self) -> Path | None:
@@ -396,16 +395,28 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         highest one. In cluster mode it is then also a clock with staleness 0:
         every node's updates are sent and every cache is refreshed before it returns.
         """
-        rt = self._rt
         self._collective("sync()")
         self._last_clock = time.perf_counter()
+        self._align_clocks()
+        barrier(self._rt.role_comm)
+
+    def _align_clocks(self) -> None:
+        """Inside a collective, after its check: every worker's clock to the highest, and in cluster mode
+        one more clock with staleness 0, so every node's updates reach their owners and every cache is
+        refreshed.
+
+        The clock it ends at is the same on every worker (the agreed highest, plus one). A plain
+        ``tick()`` here would not be: a worker still waiting in the check may have caught up
+        (:meth:`Clocks.catch_up`) to a worker that already ticked, and its own tick would then take it
+        one clock past the others, which would wait for it for good.
+        """
+        rt = self._rt
         top = int(allreduce(rt.role_comm, self._clocks.clock, op="max"))
         if self._clocks.clock < top:
             self._clocks.clocks[self.worker_id] = top
             self._clocks.wake_all()
         if rt.cluster:
             self._clocks.tick(staleness=0)
-        barrier(rt.role_comm)
 
     def allreduce(self, value, op: str = "sum"):
         """Sum (or ``max``, ``min``, ``prod``) a number or array over the workers."""

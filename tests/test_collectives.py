@@ -73,6 +73,19 @@ def test_allreduce_reached_at_different_clocks_does_not_hold_back_the_other(tmp_
     assert r["rows"] == [3.0, 10.0]
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("scenario", ["sync_checkpoint", "ahead_checkpoint"])
+def test_checkpoint_right_after_sync_never_leaves_a_worker_one_clock_ahead(tmp_path, layout, scenario):
+    """A worker that caught up while waiting in checkpoint()'s check must not end one clock past the
+    others: checkpoint() moves every clock to the same agreed value (a plain tick hung ~1 run in 3 of
+    the racy scenario on two nodes, and every run of the certain one)."""
+    done, _, out = run_job(tmp_path, scenario, 0, LAYOUTS[layout])
+    r = result(done, out)
+    assert r["after"][0] == r["after"][1], r["after"]
+    n = 15.0 if scenario == "sync_checkpoint" else 1.0
+    assert r["rows"] == [n, n]
+
+
 # ----------------------------------------------------------------- item 11: mismatched collectives
 
 

@@ -7,12 +7,19 @@
   twice more and ``sync()``;
 - ``table_on_one``: only worker 0 declares table ``x``, then both ``sync()``;
 - ``sync_vs_allreduce``: worker 0 calls ``sync()``, worker 1 ``allreduce(1)``;
-- ``allreduce_count``: worker 0 calls ``allreduce`` 3 times, worker 1 twice, then both return.
+- ``allreduce_count``: worker 0 calls ``allreduce`` 3 times, worker 1 twice, then both return;
+- ``sync_checkpoint``: 15 times: each worker pushes, ``sync()``, ``checkpoint()`` (on two nodes a worker
+  that caught up in the checkpoint's check used to tick one clock past the other and wait for good);
+- ``ahead_checkpoint``: after a ``sync()`` worker 1's clock is raised by one on the board, as
+  ``Clocks.catch_up`` does to a worker that waits in a collective check, then both ``checkpoint()``:
+  the race above, made certain.
 
 The master writes ``<output>/collective.json`` when the job gets that far.
 """
 
 from __future__ import annotations
+
+import time
 
 from parasol_hybrid import Option, paralg, run
 
@@ -57,6 +64,22 @@ class CollectiveJob(paralg):
             for _ in range(3 if w == 0 else 2):
                 self.allreduce(1.0)
             result = {}
+        elif scenario == "sync_checkpoint":
+            for i in range(15):
+                self.push(t, [w], [[1.0]])
+                if w == i % 2:  # one worker comes late to the sync, as a master writing outputs does
+                    time.sleep(0.05)
+                self.sync()
+                self.checkpoint()
+            result = {"after": self.allgather(self.clocks.clock), "rows": self.pull(t, [0, 1]).ravel().tolist()}
+        elif scenario == "ahead_checkpoint":
+            self.push(t, [w], [[1.0]])
+            self.sync()
+            if w == 1:
+                self.clocks.clocks[w] += 1
+                self.clocks.wake_all()
+            self.checkpoint()
+            result = {"after": self.allgather(self.clocks.clock), "rows": self.pull(t, [0, 1]).ravel().tolist()}
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
         result["scenario"] = scenario
