@@ -55,6 +55,7 @@ from lda_kernels import (completion_log_likelihood, doc_log_likelihood, index_wo
                          sample_docs, seed_sampler, tokenize)
 
 from parasol_hybrid import ConfigError, InputError, Option, paralg, run  # noqa: E402
+from parasol_hybrid.checkpoint import refuse_option  # noqa: E402
 from parasol_hybrid.config import non_negative, positive  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
@@ -79,6 +80,9 @@ class LDA(paralg):
         "min_count": Option(int, 2, "drop words seen fewer times in the whole input", check=non_negative),
         "top_words": Option(int, 10, "words per topic in topics.txt", check=positive),
         "eval_iters": Option(int, 100, "fixed-point steps of the held-out estimator", check=positive),
+        # the topic assignment of every token lives in its worker's memory, not in tables
+        "checkpoint_every": refuse_option("lda", "the topic assignments of the tokens are kept by the workers, "
+                                          "not in tables, so a checkpoint could not resume the sampler"),
     }
 
     def solve(self) -> None:

@@ -162,3 +162,13 @@ def test_lda_stale_batches_three_workers(tmp_path, corpus, reference):
     metrics, out = _run(tmp_path, corpus, nworker=3, nserver=1, staleness=2, batch=30)
     _check(metrics, out, corpus, reference)
     assert metrics["staleness"] == 2
+
+
+def test_lda_refuses_checkpoint_every_before_any_rank_starts(tmp_path, corpus):
+    """Its topic assignments are not in tables: checkpoints it could not resume from are a config error."""
+    cfg = write_config(tmp_path, output=str(tmp_path / "out"), input=str(corpus["train"]), nworker=2, nserver=1,
+                       checkpoint_every=5)
+    done = run_launcher(["--config", str(cfg), "python", str(REPO / "algs" / "lda.py")], timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "checkpoint_every" in done.stderr and "lda does not save checkpoints" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
