@@ -351,6 +351,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         state that resuming at this round needs: the sync has already delivered every update to
         its owner, so the servers save at once.
         """
+        self._collective("round_done()")
         self._round += 1
         every = self.cfg.checkpoint_every
         if every and self._round % every == 0:

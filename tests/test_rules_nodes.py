@@ -91,6 +91,15 @@ def test_cache_kernels_send_each_change_once_and_never_go_back_to_an_older_copy(
     assert snap.tolist() == [[10.0, 10.0], [7.0, 7.0], [30.0, 30.0]]
     rebase(cache, snap, np.array([[10.0, 10.0], [8.0, 8.0], [30.0, 30.0]]), ver, 6)  # a newer copy: taken
     assert cache[1].tolist() == [8.0, 8.0] and cache[0].tolist() == [10.25, 10.25]
+    assert ver.tolist() == [6, 6, 6]
+    # a copy numbered 7 (it includes writes 1..7) lands before the late result of write 7 and of write 6:
+    # neither result may take the row back
+    rebase(cache, snap, np.array([[10.0, 10.0], [9.0, 9.0], [30.0, 30.0]]), ver, 7)
+    rebase_rows(cache, snap, np.array([1]), np.array([[8.5, 8.5]]), ver, 6)
+    rebase_rows(cache, snap, np.array([1]), np.array([[8.75, 8.75]]), ver, 7)
+    assert cache[1].tolist() == [9.0, 9.0] and snap[1].tolist() == [9.0, 9.0] and ver[1] == 7
+    rebase_rows(cache, snap, np.array([1]), np.array([[11.0, 11.0]]), ver, 8)  # write 8 is newer: taken
+    assert cache[1].tolist() == [11.0, 11.0] and ver[1] == 8
 
 
 def test_assign_on_remote_rows_is_last_write_wins(layout_run):

@@ -43,6 +43,7 @@ import zmq
 
 from ..errors import JobError
 from ..tables.cache import rebase, take_delta
+from ..tables.kernels import first_bad_row
 from ..tables.shard import Shard
 from ..tables.spec import TableSpec
 from ..transport.outbox import Outbox
@@ -171,10 +172,17 @@ class NodeAgent:
         return JobError(f"node agent of node {self.node} ({self.rt.describe()}): {problem} "
                         f"(peer_timeout {self.timeout:g} s)")
 
-    def tick(self) -> None:
-        """Called by the poll loop every round: send what waits, beat, and bound every wait on a peer."""
+    def tick(self, listening: bool = True) -> None:
+        """Called by the poll loop every round: send what waits, beat, and bound every wait on a peer.
+
+        ``listening`` is False while the server reads no requests (its reply queue is full): the other
+        agents' clock messages wait unread then, so their silence says nothing and is not counted (the
+        server names the peer that does not take its replies instead).
+        """
         self.outbox.flush()
         now = time.monotonic()
+        if not listening:
+            self.heard = {n: now for n in self.heard}
         if now - self._beat >= self.timeout / 4:
             self._beat = now
             self._announce()
@@ -236,17 +244,28 @@ class NodeAgent:
         except WireError as exc:
             raise JobError(f"node agent of node {self.node}: malformed reply from {peer_name(self.rt, server)}: "
                            f"{exc}") from None
-        req = self.pending.pop(msg.reqid, None)
-        if req is None:
-            return
+        req = self.pending.get(msg.reqid)
+        if req is None or req[1] != server:
+            return  # not an answer to a request of ours to this peer (the reply of a heartbeat, say)
+        del self.pending[msg.reqid]
+        _, server, op, table, shard = req
+        asked = f"{Op.NAMES[op]} of table {table} shard {shard}"
         if msg.op == Op.ERROR:
-            _, server, op, table, shard = req
-            raise JobError(f"node agent of node {self.node}: {peer_name(self.rt, server)} refused {Op.NAMES[op]} "
-                           f"of table {table} shard {shard}: {msg.extra.decode(errors='replace')}")
-        if msg.op == Op.VALUES:
-            cache = self.caches[(msg.table, msg.shard)]
+            raise JobError(f"node agent of node {self.node}: {peer_name(self.rt, server)} refused {asked}: "
+                           f"{msg.extra.decode(errors='replace')}")
+        want = Op.VALUES if op == Op.PULL_SHARD else Op.ACK
+        if msg.op != want or (msg.table, msg.shard) != (table, shard):
+            raise JobError(f"node agent of node {self.node}: {peer_name(self.rt, server)} answered {asked} with "
+                           f"{msg.name} of table {msg.table} shard {msg.shard}")
+        if op == Op.PULL_SHARD:
+            cache = self.caches[(table, shard)]
+            arr = cache.shard.array
+            if msg.values is None or msg.values.shape != arr.shape or msg.values.dtype != arr.dtype:
+                got = None if msg.values is None else (msg.values.dtype, msg.values.shape)
+                raise JobError(f"node agent of node {self.node}: {peer_name(self.rt, server)} answered {asked} "
+                               f"with values {got}, the cache is {arr.dtype} {arr.shape}")
             with cache:
-                rebase(cache.shard.array, cache.snap, msg.values, cache.shard.ver.array, msg.clock)
+                rebase(arr, cache.snap, msg.values, cache.shard.ver.array, msg.clock)
 
     # ------------------------------------------------------------------ phases
     def _advance(self) -> None:
@@ -292,6 +311,11 @@ class NodeAgent:
             if n == 0:
                 continue
             keys = changed[:n] * spec.nshards + shard
+            bad = first_bad_row(delta[:n])
+            if bad >= 0:  # the owner would refuse it; say which row, not which message
+                raise JobError(f"node agent of node {self.node}: table {spec.name!r} row {int(keys[bad])}: the "
+                               f"change this node made to it is NaN or ±Inf (the row overflowed, or an in-place "
+                               f"kernel wrote a non-finite value), so it cannot be sent to its owner")
             step = max(1, CHUNK_BYTES // (8 + arr.shape[1] * arr.itemsize))
             for lo in range(0, n, step):
                 self._request(shard, Op.PUSH_ADD, table, shard, clock, keys=keys[lo:lo + step],

@@ -45,6 +45,10 @@ class RequestError(ValueError):
     """A request that names something that does not exist or does not fit."""
 
 
+class AgentFailure(Exception):
+    """Carries an error of the node agent's own work (a flush, a refresh) out of request handling."""
+
+
 class Server:
     """Serves shard ``rt.index`` of every table; on the node's first server also runs the NodeAgent."""
 
@@ -199,12 +203,15 @@ class Server:
         if op == Op.WORKER_CLOCK or op == Op.NODE_CLOCK:
             if self.agent is None:
                 raise RequestError(f"{msg.name} sent to a server that is not a node agent")
-            if op == Op.WORKER_CLOCK:
-                self.agent.on_worker_clock()
-            elif msg.table == self.rt.node or msg.table not in self.agent.node_clock:
+            if op == Op.NODE_CLOCK and (msg.table == self.rt.node or msg.table not in self.agent.node_clock):
                 raise RequestError(f"NODE_CLOCK from node {msg.table}: not another node of this job")
-            else:
-                self.agent.on_node_clock(msg.table, msg.clock)
+            try:  # what the agent does then is the job's work, not a check of the message: it must not fail quietly
+                if op == Op.WORKER_CLOCK:
+                    self.agent.on_worker_clock()
+                else:
+                    self.agent.on_node_clock(msg.table, msg.clock)
+            except Exception as exc:
+                raise AgentFailure(exc) from exc
             return None
         if op in (Op.SPARSE_PUSH, Op.SPARSE_PULL, Op.SPARSE_ITEMS):
             return self._sparse(msg)
@@ -331,6 +338,8 @@ class Server:
             return
         try:
             reply = self._data(msg)
+        except AgentFailure as exc:  # the node agent's own work failed: that ends the job
+            raise exc.__cause__ from None
         except Exception as exc:  # noqa: BLE001 - a bad request never takes the server down
             self.errors += 1
             reply = encode(Op.ERROR, msg.table, msg.shard, msg.reqid, extra=f"{exc}".encode()[:4000])
@@ -353,11 +362,16 @@ class Server:
         poller.register(self.sock, zmq.POLLIN)
         if self.agent is not None:
             self.agent.register(poller)
+        reading = True
         while not done():
             waiting = len(self.outbox) or (self.agent is not None and len(self.agent.outbox))
             events = dict(poller.poll(2 if waiting else 20))
             self.outbox.flush()
-            if self.sock in events and len(self.outbox) < OUTBOX_LIMIT:
+            full = len(self.outbox) >= OUTBOX_LIMIT
+            if full == reading:  # a full outbox: stop reading requests (and stop polling for them, or poll
+                reading = not full  # returns at once and the loop spins) until the peers take their replies
+                poller.modify(self.sock, zmq.POLLIN if reading else 0)
+            if reading and self.sock in events:
                 for _ in range(64):
                     try:
                         frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -367,7 +381,7 @@ class Server:
             self._check_outbox()
             if self.agent is not None:
                 self.agent.on_events(events)
-                self.agent.tick()
+                self.agent.tick(listening=reading)
 
     def _check_outbox(self) -> None:
         stuck = self.outbox.oldest()
