@@ -170,12 +170,7 @@ class Clocks:
         """Advance this worker's clock by one, wake the others, wait out the staleness bound."""
         s = self.staleness if staleness is None else staleness
         c = int(self.clocks[self.worker]) + 1
-        self.clocks[self.worker] = c
-        for w, sem in enumerate(self._sems):
-            if w != self.worker:
-                sem.release()
-        if self.notify is not None:
-            self.notify(c)
+        self._publish(c)
         self.wait_until(c, s)
         self.max_lead = max(self.max_lead, c - int(self.clocks.min()) if not self.cluster else c - self.slowest())
         return c
@@ -191,13 +186,17 @@ class Clocks:
         if self.cluster:
             top = max(top, int(self.frontier[0]))
         if top > int(self.clocks[self.worker]):
-            self.clocks[self.worker] = top
-            for w, sem in enumerate(self._sems):
-                if w != self.worker:
-                    sem.release()
-            if self.notify is not None:
-                self.notify(top)
+            self._publish(top)
         return top
+
+    def _publish(self, c: int) -> None:
+        """Set this worker's clock to ``c``, wake the node's other workers and tell the agent."""
+        self.clocks[self.worker] = c
+        for w, sem in enumerate(self._sems):
+            if w != self.worker:
+                sem.release()
+        if self.notify is not None:
+            self.notify(c)
 
     def idle(self, timeout: float) -> None:
         """What a worker does while its collective is not complete: :meth:`catch_up`, then sleep on its

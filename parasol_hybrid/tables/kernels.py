@@ -64,21 +64,26 @@ def check_keys(keys, rows):
     return -1
 
 
+@njit(inline="always", nogil=True)
+def row_not_finite(values, i):
+    """Whether row ``i`` of ``values`` (2-D) holds NaN or ±Inf (``x - x != 0``; never for ints)."""
+    bad = False
+    for j in range(values.shape[1]):
+        x = values[i, j]
+        bad |= x - x != 0
+    return bad
+
+
 @njit(cache=True, nogil=True)
 def check_push(keys, rows, values):
     """The first pass of a push: -1, or the refusal code of the first key out of range or row of
     ``values`` holding NaN/±Inf (kinds :data:`BAD_KEY`, :data:`BAD_VALUE`)."""
     n = keys.shape[0]
-    d = values.shape[1]
     for i in range(n):
         k = keys[i]
         if k < 0 or k >= rows:
             return i
-        bad = False
-        for j in range(d):
-            x = values[i, j]
-            bad |= x - x != 0
-        if bad:
+        if row_not_finite(values, i):
             return n + i
     return -1
 
@@ -86,13 +91,8 @@ def check_push(keys, rows, values):
 @njit(cache=True, nogil=True)
 def first_bad_row(values):
     """Index of the first row of ``values`` (2-D) holding NaN or ±Inf, or -1."""
-    d = values.shape[1]
     for i in range(values.shape[0]):
-        bad = False
-        for j in range(d):
-            x = values[i, j]
-            bad |= x - x != 0
-        if bad:
+        if row_not_finite(values, i):
             return i
     return -1
 

@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import RuleError
+from .kernels import row_not_finite
 
 __all__ = ["Rule", "update_rule", "get_rule", "rule_names"]
 
@@ -83,16 +84,11 @@ def _make_apply(fn):
     def apply(shards, states, rows, keys, deltas, hp):
         S = len(shards)
         n = keys.shape[0]
-        d = deltas.shape[1]
         for i in range(n):  # first pass: refuse (writing nothing) a key out of range or a NaN/±Inf delta
             k = keys[i]
             if k < 0 or k >= rows:
                 return i  # BAD_KEY * n + i
-            bad = False
-            for j in range(d):
-                x = deltas[i, j]
-                bad |= x - x != 0
-            if bad:
+            if row_not_finite(deltas, i):
                 return n + i  # BAD_VALUE * n + i
         for i in range(keys.shape[0]):
             k = keys[i]

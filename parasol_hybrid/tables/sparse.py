@@ -22,7 +22,7 @@ from numba import njit
 
 from ..errors import TableError
 from ..transport.wire import Op
-from .kernels import BAD_KEY, BAD_VALUE, refusal, scatter_add
+from .kernels import BAD_KEY, BAD_VALUE, refusal, row_not_finite, scatter_add
 from .rules import get_rule
 from .table import Table, _save_atomic
 
@@ -88,15 +88,10 @@ def insert_slots(key_shards, keys, values, out):
     """
     S = len(key_shards)
     n = keys.shape[0]
-    d = values.shape[1]
     for i in range(n):
         if keys[i] < 0:
             return i
-        bad = False
-        for j in range(d):
-            x = values[i, j]
-            bad |= x - x != 0
-        if bad:
+        if row_not_finite(values, i):
             return n + i
     inserted = np.empty(n, dtype=np.int64)
     m = 0
