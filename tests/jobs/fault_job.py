@@ -154,7 +154,7 @@ class FaultJob(paralg):
 
     def solve(self) -> None:
         rows = 8
-        t = self.table("t", (rows, 2), "float64")
+        t = self.table("t", (rows, 2), "float64", exact=True)  # two workers of a node push the same rows
         a = self.table("a", (rows, 2), "float64", rule="assign") if self.cfg.rule_table else None
         keys = np.arange(rows)
         for step in range(self.cfg.steps):
