@@ -184,18 +184,15 @@ class ALS(paralg):
         cfg = self.cfg
         by_user = self.load(pattern="fmap")
         by_item = self.load(pattern="smap")
-        users = self.vocabulary(by_user.rows)
-        items = self.vocabulary(by_item.cols)
+        users, items = by_user.row_ids, by_user.col_ids  # the job's ids (the same in both loads)
         n_total = self.allreduce(len(by_user))
         mu = self.allreduce(float(by_user.values.sum())) / max(n_total, 1)
         bad = self.allreduce(int(by_user.bad_lines))
 
-        u = index_of(users, by_user.rows)
-        i = index_of(items, by_user.cols)
-        r = by_user.values.astype(np.float64)
+        u, i = by_user.u.astype(np.int64), by_user.i.astype(np.int64)
+        r = by_user.values
         user_side = group(u, i, r - mu)
-        item_side = group(index_of(items, by_item.cols), index_of(users, by_item.rows),
-                          by_item.values.astype(np.float64) - mu)
+        item_side = group(by_item.i.astype(np.int64), by_item.u.astype(np.int64), by_item.values - mu)
 
         k = cfg.k
         P = self.table("P", (len(users), k), "float64")

@@ -49,11 +49,8 @@ class MF(paralg):
     def solve(self) -> None:
         cfg = self.cfg
         part = self.load(pattern=cfg.pattern)
-        users = self.vocabulary(part.rows)
-        items = self.vocabulary(part.cols)
-        u = index_of(users, part.rows)
-        i = index_of(items, part.cols)
-        r = part.values.astype(np.float64)
+        users, items = part.row_ids, part.col_ids  # the job's ids, sorted as strings: row r is users[r]
+        u, i, r = part.u, part.i, part.values
         n_total = self.allreduce(len(r))
         mu = self.allreduce(float(r.sum())) / max(n_total, 1)
         self._n_total = n_total
@@ -91,7 +88,7 @@ class MF(paralg):
         base = self.clocks.clock - self.start_round  # clocks not counted as rounds (a cluster sync() is one)
         for rnd in range(self.start_round, cfg.rounds):
             rng = np.random.default_rng([cfg.seed, self.worker_id, rnd])  # per round: resumable
-            order = rng.permutation(len(r)).astype(np.int64)
+            order = rng.permutation(len(r)).astype(np.int64, copy=False)
             err = sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, order, mu, cfg.alpha, cfg.beta)
             stats.push([rnd % STATS_ROWS], [[err, float(len(r))]])
             self.clock()

@@ -261,13 +261,14 @@ class MFBatch(paralg):
         cfg = self.cfg
         if cfg.pattern == "linesplit":
             part = self.load(format="ratings")
-        else:
+            users = self.vocabulary(part.rows)
+            items = self.vocabulary(part.cols)
+            u = index_of(users, part.rows)
+            i = index_of(items, part.cols)
+        else:  # parsed in parallel and sent to its owner; the vocabularies come with it
             part = self.load(pattern=cfg.pattern)
-        users = self.vocabulary(part.rows)
-        items = self.vocabulary(part.cols)
-        u = index_of(users, part.rows)
-        i = index_of(items, part.cols)
-        r = part.values.astype(np.float64)
+            users, items, u, i = part.row_ids, part.col_ids, part.u.astype(np.int64), part.i.astype(np.int64)
+        r = part.values.astype(np.float64, copy=False)
         n_total = self.allreduce(len(r))
         mu = self.allreduce(float(r.sum())) / max(n_total, 1)
         bad = self.allreduce(int(part.bad_lines))

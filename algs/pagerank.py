@@ -48,7 +48,6 @@ import numpy as np
 from numba import njit
 
 from parasol_hybrid import Option, paralg, run
-from parasol_hybrid import data as loaders
 from parasol_hybrid.errors import InputError
 
 
@@ -59,11 +58,6 @@ def spread(src, dst, share, rank_src, out):
         out[v] = 0.0
     for e in range(dst.shape[0]):
         out[dst[e]] += share[e] * rank_src[src[e]]
-
-
-def rows_of(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Row of each id in the sorted ``vocab`` (every id must be in it)."""
-    return np.searchsorted(np.asarray(vocab, dtype=str), np.asarray(ids, dtype=str)).astype(np.int64)
 
 
 def ranking(nodes, rank: np.ndarray) -> list[tuple[str, float]]:
@@ -86,19 +80,17 @@ class PageRank(paralg):
         spec = self.cfg.input
         if spec is None:
             raise InputError("no input: set the config key 'input' to the edge file(s)")
-        lines = loaders.read_all_lines(loaders.expand_inputs(spec))
-        edges = loaders.parse_ratings(lines, on_bad_line=self.cfg.on_bad_line, weight_required=False)
-        if np.any(edges.values < 0):
-            raise InputError(f"edge weights must be >= 0; the input has {int(np.sum(edges.values < 0))} negative")
-        part = loaders.partition(edges, "fmap", self.worker_id, self.nworker)
-        part.bad_lines = edges.bad_lines if self.is_master else 0  # every worker read every line: count once
-        return part
+        edges = self.load(pattern="fmap", shared_ids=True, weight_required=False)
+        negative = self.allreduce(int(np.sum(edges.values < 0)))
+        if negative:
+            raise InputError(f"edge weights must be >= 0; the input has {negative} negative")
+        return edges
 
     def solve(self) -> None:
         cfg = self.cfg
         d = float(cfg.damping)
         edges = self.load_edges()
-        nodes = self.vocabulary(np.concatenate([edges.rows, edges.cols]))
+        nodes = edges.row_ids  # one vocabulary of sources and targets
         N = len(nodes)
         n_edges = self.allreduce(len(edges.values))
         bad = self.allreduce(int(edges.bad_lines))
@@ -107,8 +99,8 @@ class PageRank(paralg):
         if cfg.staleness != 0:
             self.log(f"note: pagerank runs bulk-synchronously; staleness {cfg.staleness} is not used")
 
-        src_global = rows_of(nodes, edges.rows)
-        dst = rows_of(nodes, edges.cols)
+        src_global = edges.u.astype(np.int64)
+        dst = edges.i.astype(np.int64)
         srcs, src = np.unique(src_global, return_inverse=True)  # this worker's sources; edge -> position
         out_weight = np.bincount(src, weights=edges.values, minlength=len(srcs))
         share = np.zeros(len(dst))

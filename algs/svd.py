@@ -100,11 +100,6 @@ def _warm_up() -> None:
     csr_transpose_times_block(ptr, idx, val, one, one.copy())
 
 
-def rows_of(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Row of each id in the sorted ``vocab`` (every id must be in it)."""
-    return np.searchsorted(np.asarray(vocab, dtype=str), np.asarray(ids, dtype=str)).astype(np.int64)
-
-
 def local_csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray):
     """This worker's block as CSR: (its global row ids, indptr, column ids, values)."""
     mine, local = np.unique(rows, return_inverse=True)
@@ -136,8 +131,7 @@ class SVD(paralg):
     def solve(self) -> None:
         cfg = self.cfg
         part = self.load(pattern="fmap")
-        row_ids = self.vocabulary(part.rows)
-        col_ids = self.vocabulary(part.cols)
+        row_ids, col_ids = part.row_ids, part.col_ids
         m, n = len(row_ids), len(col_ids)
         nnz = self.allreduce(len(part.values))
         bad = self.allreduce(int(part.bad_lines))
@@ -145,7 +139,7 @@ class SVD(paralg):
         if k > min(m, n):
             raise ConfigError(f"k must be at most min(rows, cols) = {min(m, n)} for this {m} x {n} matrix, got {k}")
         l = min(k + cfg.oversample, m, n)
-        mine, indptr, cols, vals = local_csr(rows_of(row_ids, part.rows), rows_of(col_ids, part.cols),
+        mine, indptr, cols, vals = local_csr(part.u.astype(np.int64), part.i.astype(np.int64),
                                              part.values)
         touched = np.unique(cols)
         if cfg.staleness != 0:

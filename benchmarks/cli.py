@@ -20,12 +20,16 @@ import time
 from pathlib import Path
 
 from . import algorithms, crossnode, mf_bench, mf_nodes, peers, pushpull, shutdown, staleness
+from . import scale
+from . import bigtables
 from .common import QUIET_CORES, BenchError, say
 
 __all__ = ["main", "BENCHMARKS"]
 
 BENCHMARKS = {"pushpull": pushpull, "mf": mf_bench, "crossnode": crossnode, "mfnodes": mf_nodes,
               "algorithms": algorithms, "staleness": staleness, "peers": peers, "shutdown": shutdown}
+BENCHMARKS["scale"] = scale  # big inputs (MF 1M-100M ratings, LR 10M rows, word count 1.3 GB)
+BENCHMARKS["bigtables"] = bigtables  # a 2**27-row dense table and a 10**8-key sparse table
 HEADER = ["benchmark", "figure", "api / job", "limit", "ratio", "goal", "", "others (quiet)"]
 
 

@@ -35,6 +35,7 @@ holds back the workers that are still clocking.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -46,9 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from .cluster.collectives import agree, allgather_obj, allreduce, barrier, bcast_obj
+from .cluster.collectives import agree_max, allgather_obj, allreduce, barrier, bcast_obj
 from .cluster.control import ControlClient
 from .cluster.link import NodeLink
+from .cluster.watchdog import peak_rss_bytes
 from .config import Config, Option
 from . import checkpoint
 from .errors import CheckpointError, CollectiveError, ConfigError, InputError, TableError
@@ -59,6 +61,23 @@ from .tables.spec import TableSpec
 from .tables.table import Table
 
 __all__ = ["paralg"]
+
+
+def _input_time(method):
+    """Add the wall time of ``method`` (``load``, ``vocabulary``) to the worker's ``load_seconds``.
+    Only the outermost of nested calls counts (a load that calls ``vocabulary`` is counted once)."""
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        if self._in_input:
+            return method(self, *args, **kwargs)
+        self._in_input = True
+        start = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._in_input = False
+            self._load_seconds += time.perf_counter() - start
+    return timed
 
 
 class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
@@ -84,6 +103,10 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         self._manifest: dict | None = None
         self._round = 0
         self._seq = 0  # collectives started by this worker (the same on every worker)
+        self._load_seconds = 0.0  # this worker's wall time in load() and vocabulary()
+        self._in_input = False
+        #: the job-wide maxima the last collective check agreed on: peak RSS (bytes), load time (µs)
+        self._job_peak_rss = self._job_load_us = 0
         #: the first round to run: 0, or the round of the checkpoint the job resumed from
         self.start_round = 0
         self._t0 = time.perf_counter()
@@ -188,10 +211,18 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
 
     def _collective(self, call: str) -> None:
         """Start the collective ``call`` (e.g. ``"table('P')"``): check that every worker is at the same
-        call, keeping this worker's clock caught up while it waits; raise CollectiveError if not."""
+        call, keeping this worker's clock caught up while it waits; raise CollectiveError if not.
+
+        The same message carries the job-wide maxima of peak RSS (this node's board: every rank of
+        the node, servers too) and of load time, which :meth:`write_metrics` reports."""
         self._seq += 1
         code = zlib.crc32(call.encode())
-        if agree(self._rt.role_comm, self._seq, code, idle=self._clocks.idle):
+        rss = max(int(self._clocks.peak_rss.max()), peak_rss_bytes())
+        ok, top = agree_max(self._rt.role_comm, self._seq, code, [rss, int(self._load_seconds * 1e6)],
+                            idle=self._clocks.idle)
+        self._job_peak_rss = max(self._job_peak_rss, int(top[0]))
+        self._job_load_us = max(self._job_load_us, int(top[1]))
+        if ok:
             return
         calls = allgather_obj(self._rt.role_comm, (self._seq, call))
         raise CollectiveError(_mismatch(calls))
@@ -439,17 +470,25 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         mine = int(self._clocks.sent_bytes.sum()) if self._rt.node_role_comm.rank == 0 else 0
         return int(allreduce(self._rt.role_comm, mine))
 
+    @_input_time
     def vocabulary(self, ids) -> np.ndarray:
         """The sorted union of every worker's ``ids`` (strings): a consistent id → row map."""
         self._collective("vocabulary()")
-        local = sorted(set(np.asarray(ids, dtype=object).tolist()))
+        from .data.vocab import vocabulary_of_strings
+
+        local = set(np.asarray(ids, dtype=object).ravel().tolist())
+        strings = int(all(type(x) is str for x in local))
+        if int(allreduce(self._rt.role_comm, strings, op="min")):  # each distinct id crosses once per worker
+            return vocabulary_of_strings(self._rt.role_comm, local)
         merged = set()
-        for part in allgather_obj(self._rt.role_comm, local):
+        for part in allgather_obj(self._rt.role_comm, sorted(local)):
             merged.update(part)
         return np.array(sorted(merged), dtype=object)
 
     # ------------------------------------------------------------ input
-    def load(self, path=None, pattern: str = "linesplit", format: str = "lines"):  # noqa: A002
+    @_input_time
+    def load(self, path=None, pattern: str = "linesplit", format: str = "lines",  # noqa: A002
+             shared_ids: bool = False, weight_required: bool = True):
         """Load this worker's part of the input (default: the config's ``input``).
 
         ``pattern``: ``linesplit`` (byte ranges of the files, one per worker),
@@ -457,6 +496,15 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         row, column or both). ``format``: ``lines`` (list of ``Line``),
         ``ratings``, ``libsvm`` or ``words`` (a Counter). ``fmap``-style patterns
         imply ``ratings``.
+
+        With ``fmap`` / ``smap`` / ``fsmap`` the load is a collective: each worker parses only its byte
+        range (compiled), the ids become rows of the job's vocabulary, and each triple is sent to its
+        owner once (:mod:`parasol_hybrid.data.share`). The result is a
+        :class:`~parasol_hybrid.data.share.RatingsShare`: ``u``, ``i`` (rows), ``values``, the
+        vocabularies ``row_ids`` / ``col_ids`` (sorted as strings, the same on every worker; with
+        ``shared_ids`` one vocabulary of the ids of both columns, for graphs) and ``bad_lines`` (this
+        worker's byte range's). ``rows`` / ``cols`` give each triple's ids, as before. With
+        ``weight_required`` False a line may have two fields (weight 1), as edge lists do.
         """
         from . import data
 
@@ -466,18 +514,19 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         files = data.expand_inputs(spec)
         policy = self.cfg.on_bad_line
         if pattern in ("fmap", "smap", "fsmap"):
-            ratings = data.parse_ratings(data.read_all_lines(files), on_bad_line=policy)
-            part = data.partition(ratings, pattern, self.worker_id, self.nworker)
-            # every worker read every line: count the bad ones once, on worker 0
-            part.bad_lines = ratings.bad_lines if self.worker_id == 0 else 0
-            return part
+            self._collective(f"load(pattern={pattern!r}, shared_ids={bool(shared_ids)})")
+            from .data.share import load_share
+            return load_share(self._rt.role_comm, files, pattern, on_bad_line=policy, shared_ids=shared_ids,
+                              weight_required=weight_required)
         if pattern != "linesplit":
             raise InputError(f"unknown load pattern {pattern!r} (known: linesplit, fmap, smap, fsmap)")
         lines = data.read_lines(files, self.worker_id, self.nworker)
         if format == "lines":
             return list(lines)
         if format == "ratings":
-            return data.parse_ratings(lines, on_bad_line=policy)
+            from .data.scan_ratings import scan_ratings
+            return scan_ratings(files, self.worker_id, self.nworker, on_bad_line=policy,
+                                weight_required=weight_required).as_ratings()
         if format == "libsvm":
             return data.parse_libsvm(lines, on_bad_line=policy)
         if format == "words":
@@ -506,9 +555,17 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         return path
 
     def write_metrics(self, metrics: dict) -> Path | None:
-        """Write ``<output>/metrics.json`` with ``metrics`` and the job's shape (master only)."""
+        """Write ``<output>/metrics.json`` (master only) with ``metrics``, the job's shape, and:
+
+        ``peak_rss_bytes``: the largest peak RSS of any rank of the job (workers and servers, every
+        node), as of the last collective (this node's ranks and this worker: as of now);
+        ``load_seconds``: the largest wall time a worker spent in :meth:`load` and :meth:`vocabulary`,
+        as of the last collective (this worker's: as of now).
+        """
+        rss = max(self._job_peak_rss, int(self._clocks.peak_rss.max()), peak_rss_bytes())
+        load = max(self._job_load_us / 1e6, self._load_seconds)
         full = {"nworker": self.nworker, "nserver": self.nserver, "nodes": self.nnodes,
-                "staleness": self.staleness}
+                "staleness": self.staleness, "peak_rss_bytes": rss, "load_seconds": round(load, 6)}
         full.update(metrics)
         return self.write_json("metrics.json", full)
 

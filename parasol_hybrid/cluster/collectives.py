@@ -8,7 +8,9 @@ called instead of the sleep with its length (a worker keeps its clock caught up
 there and sleeps on its semaphore: see ``Clocks.idle``).
 
 :func:`agree` is the cheap check that starts every collective of the
-algorithm API: whether every rank is at the same call.
+algorithm API: whether every rank is at the same call. :func:`agree_max` is the
+same check carrying a few job-wide maxima in the same message (the algorithm API
+carries peak memory and load time there, for ``metrics.json``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["wait", "barrier", "allreduce", "allgather_obj", "bcast_obj", "agree"]
+__all__ = ["wait", "barrier", "allreduce", "allgather_obj", "bcast_obj", "agree", "agree_max"]
 
 Idle = Callable[[float], None]
 
@@ -45,10 +47,17 @@ def barrier(comm: MPI.Comm, idle: Idle | None = None) -> None:
 def agree(comm: MPI.Comm, seq: int, code: int, idle: Idle | None = None) -> bool:
     """Whether every rank of ``comm`` passed the same ``(seq, code)`` (non-negative ints): one tiny
     MAX-allreduce of ``[seq, code, -seq, -code]``. Every rank gets the same answer."""
-    send = np.array([seq, code, -seq, -code], dtype=np.int64)
+    return agree_max(comm, seq, code, (), idle)[0]
+
+
+def agree_max(comm: MPI.Comm, seq: int, code: int, values, idle: Idle | None = None) -> tuple[bool, np.ndarray]:
+    """:func:`agree`, and the maxima over the ranks of ``values`` (int64s, as many on every rank of
+    ``comm``) in the same MAX-allreduce: ``(agreed, maxima)``, the same on every rank."""
+    send = np.concatenate([np.array([seq, code, -seq, -code], dtype=np.int64),
+                           np.asarray(values, dtype=np.int64).ravel()])
     recv = np.empty_like(send)
     wait(comm.Iallreduce(send, recv, MPI.MAX), idle=idle)
-    return bool(recv[0] == -recv[2] and recv[1] == -recv[3])
+    return bool(recv[0] == -recv[2] and recv[1] == -recv[3]), recv[4:]
 
 
 def allreduce(comm: MPI.Comm, value, op: str = "sum"):

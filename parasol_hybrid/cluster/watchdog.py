@@ -11,11 +11,17 @@ process): when one is gone, the rank sweeps the job's segments and exits.
 Checks are a ``/proc`` read per peer every ``interval`` seconds; the thread
 sleeps in between. :meth:`Watchdog.stop` joins it, so nothing it reads can be
 unmapped under it.
+
+On the same beat it writes this rank's peak resident set size (:func:`peak_rss_bytes`) into its
+slot of the node's board (``Clocks.peak_rss``), so a node's workers can read every rank's of
+the node; the workers' collective checks carry the job-wide maximum (``metrics.json``'s
+``peak_rss_bytes``).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sys
 import threading
@@ -23,10 +29,15 @@ import threading
 from .. import jobdir
 from ..lifeline import Lifeline, end_orphaned
 
-__all__ = ["Watchdog", "RUNNING", "FINISHED"]
+__all__ = ["Watchdog", "RUNNING", "FINISHED", "peak_rss_bytes"]
 
 RUNNING = 1
 FINISHED = 2
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size in bytes (``ru_maxrss``, which Linux gives in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _gone(pid: int) -> bool:
@@ -91,7 +102,10 @@ class Watchdog:
 
     def _run(self) -> None:
         states = self.rt.clocks.states  # a view: it keeps the board mapped while this thread runs
+        rss = self.rt.clocks.peak_rss[self.rt.rank:self.rt.rank + 1]
+        rss[0] = peak_rss_bytes()
         while not self._stop.wait(self.interval):
+            rss[0] = peak_rss_bytes()
             lost = self.lifeline.check()
             if lost is not None and not self._stop.is_set():
                 end_orphaned(self.lifeline, (self.rt.rank, self.rt.role, self.rt.index), self.rt.describe(),

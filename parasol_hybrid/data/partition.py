@@ -6,17 +6,17 @@
 - ``smap``: by column id.
 - ``fsmap``: by both, on a ``p x q`` grid of workers (see :func:`grid_shape`).
 
-Hashes are :func:`stable_hash`, which is the same in every process and
+Hashes are :func:`stable_hash` (FNV-1a of the id's utf-8 text, mixed), which is the same in every process and
 run, so all workers agree on the owner of a triple without talking.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 
+from parasol_hybrid.data.idhash import hash_texts
 from parasol_hybrid.data.lines import _check_worker
 from parasol_hybrid.data.parsers import Ratings
 from parasol_hybrid.errors import InputError
@@ -26,20 +26,15 @@ __all__ = ["PATTERNS", "stable_hash", "grid_shape", "owner", "select", "partitio
 PATTERNS = ("linesplit", "fmap", "smap", "fsmap")
 
 
-def _hash_one(text: str) -> int:
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
 def stable_hash(ids: np.ndarray) -> np.ndarray:
-    """64-bit blake2b hash of each id's utf-8 text, as ``uint64``.
+    """The stable 64-bit hash of each id's utf-8 text (:func:`~parasol_hybrid.data.idhash.hash_bytes`), as
+    ``uint64``.
 
-    Unlike ``hash()``, which Python salts per process, the result is the
-    same in every process and run. Each distinct id is hashed once.
+    Unlike ``hash()``, which Python salts per process, the result is the same in every process and run;
+    it is the hash the compiled loader (:mod:`parasol_hybrid.data.share`) partitions by.
     """
     items = np.asarray(ids, dtype=object).ravel().tolist()
-    table = {item: _hash_one(str(item)) for item in set(items)}
-    return np.fromiter(map(table.__getitem__, items), dtype=np.uint64, count=len(items))
+    return hash_texts(items)
 
 
 def grid_shape(nworker: int) -> tuple[int, int]:

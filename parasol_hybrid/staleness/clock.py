@@ -34,8 +34,8 @@ def may_proceed(clock: int, slowest: int, staleness: int) -> bool:
 
 
 def _board_size(nworker: int, nranks: int) -> int:
-    """Slots of the board: clocks, global view, byte counters, rank states, frontier."""
-    return nworker + 2 + 2 * nranks
+    """Slots of the board: clocks, global view, byte counters, rank states, frontier, peak RSS."""
+    return nworker + 2 + 3 * nranks
 
 
 class Clocks:
@@ -60,6 +60,8 @@ class Clocks:
         self.states = seg.array[n + 1 + m:n + 1 + 2 * m]
         #: the highest clock another node has delivered (cluster mode; set by the node agent)
         self.frontier = seg.array[n + 1 + 2 * m:n + 2 + 2 * m]
+        #: peak resident set size in bytes, one slot per world rank (each process's watchdog writes its own)
+        self.peak_rss = seg.array[n + 2 + 2 * m:n + 2 + 3 * m]
         self.cluster = False
         self.notify = None  # called with the new clock after a tick (cluster mode: tell the node agent)
         self._sems = sems
@@ -74,7 +76,8 @@ class Clocks:
         """Create the clock board and semaphores; returns the names for :meth:`attach`.
 
         The board is ``nworker`` clocks, the global view, ``nranks`` byte counters,
-        ``nranks`` rank states (0 starting, 1 running, 2 finished normally) and the frontier.
+        ``nranks`` rank states (0 starting, 1 running, 2 finished normally), the frontier and
+        ``nranks`` peak resident set sizes (bytes).
         """
         names = {"clocks": segment_name(job_id, "clk"),
                  "sems": [segment_name(job_id, f"clk{w}") for w in range(nworker)],
@@ -209,6 +212,7 @@ class Clocks:
 
     def close(self) -> None:
         self.clocks = self.board = self.global_view = self.sent_bytes = self.states = self.frontier = None
+        self.peak_rss = None
         self._seg.close()
         for s in self._sems:
             try:

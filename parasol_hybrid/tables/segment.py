@@ -61,8 +61,8 @@ def segment_name(job_id: str, what: str, pid: int | None = None) -> str:
 class Segment:
     """One shared-memory segment mapped as a numpy array.
 
-    ``Segment.create`` makes a new segment (failing if the name exists), sizes
-    and prefaults it; ``Segment.attach`` maps an existing one. ``array`` is the
+    ``Segment.create`` makes a new segment (failing if the name exists) and
+    sizes it (all zeros); ``Segment.attach`` maps an existing one. ``array`` is the
     numpy view; every view of it keeps the mapping alive. ``close()`` drops the
     view and unmaps if no other view lives; ``unlink()`` removes the name
     (mappings stay valid until closed).
@@ -87,7 +87,8 @@ class Segment:
 
     @classmethod
     def create(cls, name: str, shape, dtype) -> "Segment":
-        """Create (O_CREX), size and map a new segment; its pages are touched once (prefault)."""
+        """Create (O_CREX), size and map a new segment; it reads as zeros, and its pages are
+        allocated (in /dev/shm) as they are first written."""
         nbytes = max(cls.nbytes_for(shape, dtype), 1)
         try:
             shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, mode=0o600, size=nbytes)

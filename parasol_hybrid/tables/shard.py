@@ -63,7 +63,8 @@ class Shard:
 
     @classmethod
     def create(cls, job_id: str, spec: TableSpec, shard: int, cache: bool = False) -> "Shard":
-        """Create and initialise the shard's segments (prefaulted by the initial fill).
+        """Create and initialise the shard's segments (a ``zeros`` table is not written: a new segment
+        reads as zeros, and its pages are allocated as they are first written).
 
         ``cache``: a node's copy of a shard that another node owns (same initial values).
         """
@@ -85,12 +86,12 @@ class Shard:
         data, state = made[0], made[1]
         snap, ver = (made[2], made[3]) if cache else (None, None)
         try:
-            fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
-            if state.array.size:
-                state.array[...] = 0
-            if snap is not None:
-                snap.array[...] = data.array
-                ver.array[...] = 0
+            # A new segment reads as zeros (and takes memory only where written): a ``zeros`` table,
+            # the state and ``ver`` are left as they are, so a big table costs its pages as they are used.
+            if spec.init != "zeros":
+                fill_init(data.array, shard, spec.nshards, INIT_KINDS[spec.init], spec.a, spec.b, spec.seed)
+                if snap is not None:
+                    snap.array[...] = data.array
         except BaseException:
             for seg in made:
                 seg.unlink()

@@ -21,15 +21,17 @@ import numpy as np
 from numba import njit
 
 from ..errors import TableError
-from ..transport.wire import Op
+from ..transport.wire import MAX_COUNT, Op
 from .kernels import BAD_KEY, BAD_VALUE, refusal, row_not_finite, scatter_add
 from .rules import get_rule
-from .table import Table, _save_atomic
+from .table import Table, _save_atomic, int64_keys
 
 __all__ = ["SparseTable", "hash_strings", "EMPTY"]
 
 EMPTY = -1
 _MASK = (1 << 63) - 1
+#: the most bytes of keys and values a push or pull puts in one message to another node's server
+MESSAGE_BYTES = 64 << 20
 
 
 def hash_strings(words) -> np.ndarray:
@@ -144,10 +146,7 @@ class SparseTable:
         return f"SparseTable({self.name!r}, capacity={self.capacity}, dim={self.dim}, dtype={self.dtype})"
 
     def _check(self, keys) -> np.ndarray:
-        keys = np.ascontiguousarray(np.asarray(keys).reshape(-1))
-        if keys.size and not np.issubdtype(keys.dtype, np.integer):
-            raise TableError(f"sparse table {self.name!r}: keys must be integers, got {keys.dtype}")
-        return keys.astype(np.int64, copy=False)
+        return int64_keys(keys, f"sparse table {self.name!r}", flat=True)
 
     def _refused(self, keys: np.ndarray, code: int):
         kind, i = refusal(code, keys.shape[0])
@@ -178,6 +177,11 @@ class SparseTable:
         except TableError as exc:
             raise TableError(f"sparse table {self.name!r} (room for {self.capacity} keys): {exc}") from None
 
+    def _step(self) -> int:
+        """Keys per message to another node: a message stays within the wire's count limit and
+        :data:`MESSAGE_BYTES` (the servers drop messages over ``MAX_MESSAGE_BYTES``)."""
+        return max(1, min(MAX_COUNT, MESSAGE_BYTES // (8 + self.dim * self.dtype.itemsize)))
+
     def push(self, keys, deltas, rule: str | None = None, **hyper) -> None:
         """Insert missing keys and add ``deltas`` to their rows (exact: under the shard locks, or by the owner).
 
@@ -185,7 +189,8 @@ class SparseTable:
         NaN or ±Inf, or a shard is full (then a TableError names the table and
         its capacity). In cluster mode the deltas are checked before anything
         is sent; the part of a push for shards of other nodes is applied by
-        their owners, which refuse it as a whole when their shard is full.
+        their owners, in messages of at most :data:`MESSAGE_BYTES`, each
+        refused as a whole when their shard is full.
         """
         if rule not in (None, "add"):
             raise TableError(f"sparse table {self.name!r}: pushes add; rule {rule!r} is not supported")
@@ -194,9 +199,11 @@ class SparseTable:
         keys = self._check(keys)
         deltas = self.values._values(keys, deltas, "deltas")
         local, remote = self._split(keys)
+        step = self._step()
         for s, pos in remote:
-            if pos.size:
-                self._request(s, Op.SPARSE_PUSH, keys=keys[pos], values=deltas[pos])
+            for lo in range(0, pos.size, step):
+                part = pos[lo:lo + step]
+                self._request(s, Op.SPARSE_PUSH, keys=keys[part], values=deltas[part])
         if local is not None:
             keys, deltas = np.ascontiguousarray(keys[local]), np.ascontiguousarray(deltas[local])
         slots = np.empty(keys.shape[0], dtype=np.int64)
@@ -218,9 +225,11 @@ class SparseTable:
         else:
             out[...] = 0
         local, remote = self._split(keys)
+        step = self._step()
         for s, pos in remote:
-            if pos.size:
-                out[pos] = self._request(s, Op.SPARSE_PULL, keys=keys[pos]).values
+            for lo in range(0, pos.size, step):
+                part = pos[lo:lo + step]
+                out[part] = self._request(s, Op.SPARSE_PULL, keys=keys[part]).values
         lkeys = keys if local is None else np.ascontiguousarray(keys[local])
         slots = np.empty(lkeys.shape[0], dtype=np.int64)
         code = find_slots(self._keys.shards, lkeys, slots)

@@ -17,7 +17,7 @@ from .rules import get_rule
 from .shard import Shard
 from .spec import TableSpec
 
-__all__ = ["Table"]
+__all__ = ["Table", "int64_keys"]
 
 
 class Table:
@@ -113,16 +113,7 @@ class Table:
     def _keys(self, keys) -> np.ndarray:
         if type(keys) is np.ndarray and keys.dtype == np.int64 and keys.ndim == 1 and keys.flags.c_contiguous:
             return keys  # the common case, checked in a few attribute reads
-        keys = np.asarray(keys)
-        if keys.ndim == 0:
-            keys = keys.reshape(1)
-        if keys.ndim != 1:
-            raise TableError(f"table {self.name!r}: keys must be 1-D, got shape {keys.shape}")
-        if keys.dtype != np.int64:
-            if keys.size and not np.issubdtype(keys.dtype, np.integer):
-                raise TableError(f"table {self.name!r}: keys must be integers, got dtype {keys.dtype}")
-            keys = keys.astype(np.int64)
-        return np.ascontiguousarray(keys)
+        return int64_keys(keys, f"table {self.name!r}")
 
     def _values(self, keys: np.ndarray, values, what: str) -> np.ndarray:
         """``values`` as a C-contiguous ``len(keys) × dim`` array of the table's dtype.
@@ -327,6 +318,40 @@ class Table:
         self._rw = self._public = ((), ())
         for s in self._shards:
             s.close()
+
+
+def int64_keys(keys, what: str, flat: bool = False) -> np.ndarray:
+    """``keys`` as a C-contiguous 1-D int64 array (``flat``: of any shape, flattened), or a TableError
+    that starts with ``what`` (the table): keys that are not integers, and integers that int64 cannot
+    hold (an unsigned key of 2**63 or more, a Python int past 2**63 - 1), named with their position,
+    never wrapped around into other keys."""
+    given = keys
+    keys = np.asarray(keys)
+    if keys.dtype.kind in "fO" and not isinstance(given, np.ndarray):
+        keys = np.asarray(given, dtype=object)  # Python ints past int64 make floats ([1, 2**63]) or objects
+    if keys.ndim == 0 or flat:
+        keys = keys.reshape(-1)
+    if keys.ndim != 1:
+        raise TableError(f"{what}: keys must be 1-D, got shape {keys.shape}")
+    if keys.dtype == np.int64 or not keys.size:
+        return np.ascontiguousarray(keys, dtype=np.int64)
+    if keys.dtype == object:  # Python ints beyond int64, or not numbers at all
+        for i, k in enumerate(keys.tolist()):
+            if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+                raise TableError(f"{what}: keys must be integers, got {type(k).__name__} {k!r} at position {i}")
+            if not -(1 << 63) <= int(k) < (1 << 63):
+                raise TableError(f"{what}: key {int(k)} at position {i} does not fit in int64 "
+                                 f"(keys are 0 .. 2**63 - 1)")
+        return np.array(keys.tolist(), dtype=np.int64)
+    if not np.issubdtype(keys.dtype, np.integer):
+        raise TableError(f"{what}: keys must be integers, got dtype {keys.dtype}")
+    if keys.dtype.kind == "u" and keys.dtype.itemsize == 8:
+        big = keys > np.uint64((1 << 63) - 1)
+        if big.any():
+            i = int(np.argmax(big))
+            raise TableError(f"{what}: key {int(keys[i])} at position {i} does not fit in int64 "
+                             f"(keys are 0 .. 2**63 - 1)")
+    return np.ascontiguousarray(keys.astype(np.int64))
 
 
 def _read_only(arrays: tuple) -> tuple:

@@ -1,0 +1,333 @@
+"""Parse a worker's byte range of ``row col [weight]`` lines with compiled code, straight into arrays.
+
+:func:`scan_ratings` has the semantics of :func:`parasol_hybrid.data.parsers.parse_ratings` over
+:func:`~parasol_hybrid.data.lines.read_lines` (separators: runs of tabs, commas and whitespace; blank lines
+and lines whose first field starts with ``#`` skipped; a weight must be a finite number; extra fields
+ignored; ``on_bad_line`` "error" names ``file:line``, "skip" counts), but it reads whole chunks of bytes
+(:mod:`parasol_hybrid.data.chunks`) and a numba kernel turns them into three arrays: the row and column
+ids as ``int64`` keys (an id that spells a canonical integer is its value — the fast path, no table; any
+other id is interned in an :class:`~parasol_hybrid.data.idhash.IdTable` per column and keyed ``-1 - code``)
+and the weight (``float64``). Python sees a line only when it is bad (to name it) or when the kernel cannot
+promise Python's exact answer: a byte outside ASCII (decoding, Unicode whitespace) or a number spelled in a
+way the exact fast path does not cover (``1_0``, ``0x..``, ``inf``, more than 15 significant digits or an
+exponent beyond ±22, ...). Those lines go through the Python parser, one at a time, and land in the same
+arrays in file order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from numba import njit
+
+from parasol_hybrid.data.chunks import Chunk, read_chunks
+from parasol_hybrid.data.idhash import IdTable, canonical_int, intern
+from parasol_hybrid.data.lines import Line
+from parasol_hybrid.data.parsers import Ratings, _check_policy, parse_ratings
+from parasol_hybrid.errors import InputError
+
+__all__ = ["ScannedRatings", "scan_ratings", "parse_number"]
+
+_DONE, _OUT_FULL, _GROW_ROWS, _GROW_COLS, _SLOW, _BAD = 0, 1, 2, 3, 4, 5
+_POW10 = np.array([10.0 ** k for k in range(23)])
+
+
+@dataclass
+class ScannedRatings:
+    """A worker's triples as parsed: each id as a key (its value when it spells a canonical integer, else
+    ``-1 - code`` with ``code`` its local code in ``row_ids`` / ``col_ids``), and the weights."""
+
+    rows: np.ndarray  # int64 keys: the id's value if it is a canonical integer, else -1 - its code in row_ids
+    cols: np.ndarray  # int64 keys, the same way into col_ids
+    values: np.ndarray  # float64
+    row_ids: IdTable
+    col_ids: IdTable
+    bad_lines: int = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def as_ratings(self) -> Ratings:
+        """The same triples as :class:`~parasol_hybrid.data.parsers.Ratings` (ids as ``str`` objects)."""
+        return Ratings(rows=_texts_of(self.rows, self.row_ids), cols=_texts_of(self.cols, self.col_ids),
+                       values=self.values, bad_lines=self.bad_lines)
+
+
+def _texts_of(keys: np.ndarray, ids: IdTable) -> np.ndarray:
+    """The id text of each key, as an object array (each distinct text built once)."""
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    names = ids.texts()
+    texts = np.empty(len(uniq), dtype=object)
+    texts[:] = [names[-1 - k] if k < 0 else str(k) for k in uniq.tolist()]
+    return texts[inverse.ravel()] if len(keys) else np.empty(0, dtype=object)
+
+
+@njit(cache=True, nogil=True)
+def _is_sep(c):
+    # str.split()'s ASCII whitespace, and the comma
+    return c == 32 or c == 44 or (9 <= c <= 13) or (28 <= c <= 31)
+
+
+@njit(cache=True, nogil=True)
+def parse_number(data, start, end, pow10):
+    """``(ok, value)``: the float that Python's ``float()`` gives for ``data[start:end]``, when this fast
+    path can promise it bit for bit (then ``ok`` is 1); ``ok`` 0 means "ask Python"."""
+    if end - start <= 15:  # plain digits, the common case
+        v = 0
+        j = start
+        while j < end:
+            c = data[j]
+            if c < 48 or c > 57:
+                break
+            v = v * 10 + (c - 48)
+            j += 1
+        if j == end and end > start:
+            return 1, float(v)
+    j = start
+    neg = False
+    if j < end and (data[j] == 43 or data[j] == 45):
+        neg = data[j] == 45
+        j += 1
+    mant = np.int64(0)
+    digits = 0  # significant digits taken into mant
+    any_digit = False
+    scale = 0  # decimal exponent of mant's last digit
+    while j < end and 48 <= data[j] <= 57:
+        any_digit = True
+        if mant > 0 or data[j] != 48:
+            if digits >= 15:
+                return 0, 0.0
+            mant = mant * 10 + (data[j] - 48)
+            if mant > 0:
+                digits += 1
+        j += 1
+    if j < end and data[j] == 46:
+        j += 1
+        while j < end and 48 <= data[j] <= 57:
+            any_digit = True
+            if mant > 0 or data[j] != 48:
+                if digits >= 15:
+                    return 0, 0.0
+                mant = mant * 10 + (data[j] - 48)
+                if mant > 0:
+                    digits += 1
+            scale -= 1
+            j += 1
+    if not any_digit:
+        return 0, 0.0
+    if j < end and (data[j] == 101 or data[j] == 69):
+        j += 1
+        eneg = False
+        if j < end and (data[j] == 43 or data[j] == 45):
+            eneg = data[j] == 45
+            j += 1
+        if j >= end:
+            return 0, 0.0
+        e = 0
+        while j < end and 48 <= data[j] <= 57:
+            if e < 10000:
+                e = e * 10 + (data[j] - 48)
+            j += 1
+        scale += -e if eneg else e
+    if j != end:
+        return 0, 0.0
+    value = float(mant)
+    if mant != 0:
+        if 0 <= scale <= 22:
+            value = value * pow10[scale]
+        elif -22 <= scale < 0:
+            value = value / pow10[-scale]
+        else:
+            return 0, 0.0
+    return 1, -value if neg else value
+
+
+@njit(cache=True, nogil=True)
+def _scan(data, pos, need, rows, cols, vals, nout, bad, skip, pow10,
+          r_slots, r_hashes, r_starts, r_ints, r_blob, r_state,
+          c_slots, c_hashes, c_starts, c_ints, c_blob, c_state):
+    """Parse lines from ``data[pos:]`` into ``rows[nout[0]:]`` ...; returns ``(pos, status, problem)``.
+
+    Stops at the end (``_DONE``), when an output or id table is full, at a line Python must parse
+    (``_SLOW``), or at a bad line when ``skip`` is False (``_BAD``; ``problem`` 1: too few fields, 2: bad
+    weight). ``pos`` is then the start of that line.
+    """
+    n = data.shape[0]
+    cap = rows.shape[0]
+    while pos < n:
+        line = pos
+        # one pass over the line: up to three fields, and where it ends
+        f0s = f0e = f1s = f1e = f2s = f2e = -1
+        nf = 0
+        j = line
+        c = 0
+        while j < n:
+            c = data[j]
+            while c != 10 and (c == 32 or c == 44 or (9 <= c <= 13) or (28 <= c <= 31)):
+                j += 1
+                if j >= n:
+                    break
+                c = data[j]
+            if j >= n or c == 10:
+                break
+            s = j
+            while c != 10 and not (c == 32 or c == 44 or (9 <= c <= 13) or (28 <= c <= 31)):
+                if c >= 128:
+                    return line, _SLOW, 0
+                j += 1
+                if j >= n:
+                    break
+                c = data[j]
+            if nf == 0:
+                f0s, f0e = s, j
+            elif nf == 1:
+                f1s, f1e = s, j
+            elif nf == 2:
+                f2s, f2e = s, j
+            nf += 1
+        nxt = j + 1
+        if nf == 0 or data[f0s] == 35:  # blank, or a comment
+            pos = nxt
+            continue
+        if nf < need:
+            if not skip:
+                return line, _BAD, 1
+            bad[0] += 1
+            pos = nxt
+            continue
+        value = 1.0
+        if nf >= 3:
+            ok, value = parse_number(data, f2s, f2e, pow10)
+            if not ok:
+                return line, _SLOW, 0
+            if not np.isfinite(value):
+                if not skip:
+                    return line, _BAD, 2
+                bad[0] += 1
+                pos = nxt
+                continue
+        if nout[0] >= cap:
+            return line, _OUT_FULL, 0
+        r = canonical_int(data, f0s, f0e)
+        if r < 0:
+            r = intern(data, f0s, f0e, r_slots, r_hashes, r_starts, r_ints, r_blob, r_state)
+            if r < 0:
+                return line, _GROW_ROWS, 0
+            r = -1 - r
+        c = canonical_int(data, f1s, f1e)
+        if c < 0:
+            c = intern(data, f1s, f1e, c_slots, c_hashes, c_starts, c_ints, c_blob, c_state)
+            if c < 0:
+                return line, _GROW_COLS, 0
+            c = -1 - c
+        k = nout[0]
+        rows[k] = r
+        cols[k] = c
+        vals[k] = value
+        nout[0] = k + 1
+        pos = nxt
+    return pos, _DONE, 0
+
+
+@njit(cache=True, nogil=True)
+def _line_end(data, pos):
+    n = data.shape[0]
+    while pos < n and data[pos] != 10:
+        pos += 1
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def _count_newlines(data):
+    k = 0
+    for j in range(data.shape[0]):
+        if data[j] == 10:
+            k += 1
+    return k
+
+
+class _Out:
+    """The growing output arrays."""
+
+    def __init__(self, capacity: int):
+        self.rows = np.empty(capacity, dtype=np.int64)
+        self.cols = np.empty(capacity, dtype=np.int64)
+        self.vals = np.empty(capacity, dtype=np.float64)
+        self.n = np.zeros(1, dtype=np.int64)
+
+    def reserve(self, more: int) -> None:
+        need = int(self.n[0]) + more
+        if need <= len(self.vals):
+            return
+        cap = max(need, len(self.vals) + len(self.vals) // 2)
+        n = int(self.n[0])
+        for name in ("rows", "cols", "vals"):
+            old = getattr(self, name)
+            new = np.empty(cap, dtype=old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
+
+    def append(self, r: int, c: int, v: float) -> None:
+        self.reserve(1)
+        k = int(self.n[0])
+        self.rows[k], self.cols[k], self.vals[k] = r, c, v
+        self.n[0] = k + 1
+
+
+def _key(text: str, ids: IdTable) -> int:
+    """The key of an id the Python parser read: its value if it is a canonical integer, else ``-1 - code``."""
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    value = canonical_int(raw, 0, len(raw))
+    return int(value) if value >= 0 else -1 - ids.add(text)
+
+
+def _slow_line(chunk: Chunk, pos: int, policy: str, weight_required: bool, out: _Out,
+               row_ids: IdTable, col_ids: IdTable) -> int:
+    """Parse the line at ``pos`` with the Python parser; returns 1 if it was a bad line (skipped)."""
+    text = chunk.line_text(pos)
+    try:
+        got = parse_ratings([Line(chunk.path, 0, text)], on_bad_line="error", weight_required=weight_required)
+    except InputError:
+        if policy == "skip":
+            return 1
+        parse_ratings([Line(chunk.path, chunk.lineno(pos), text)], on_bad_line="error",
+                      weight_required=weight_required)
+        raise AssertionError("unreachable: the line parsed the second time")  # pragma: no cover
+    for r, c, v in zip(got.rows, got.cols, got.values):
+        out.append(_key(r, row_ids), _key(c, col_ids), float(v))
+    return 0
+
+
+def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: str = "error",
+                 weight_required: bool = True, chunk_bytes: int | None = None) -> ScannedRatings:
+    """Parse the lines of ``files`` in ``worker``'s byte range (of ``nworker``) into :class:`ScannedRatings`."""
+    skip = _check_policy(on_bad_line)
+    need = 3 if weight_required else 2
+    out = _Out(1 << 16)
+    row_ids, col_ids = IdTable(), IdTable()
+    bad = np.zeros(1, dtype=np.int64)
+    kw = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
+    for chunk in read_chunks(files, worker, nworker, **kw):
+        data = chunk.data
+        out.reserve(_count_newlines(data) + 1)
+        pos = 0
+        while pos < len(data):
+            pos, status, problem = _scan(data, pos, need, out.rows, out.cols, out.vals, out.n, bad, skip, _POW10,
+                                         *row_ids.arrays, *col_ids.arrays)
+            if status == _DONE:
+                break
+            if status == _OUT_FULL:
+                out.reserve(1 << 16)
+            elif status == _GROW_ROWS:
+                row_ids.grow(_line_end(data, pos) - pos)
+            elif status == _GROW_COLS:
+                col_ids.grow(_line_end(data, pos) - pos)
+            else:  # _SLOW, or _BAD under "error": the Python parser parses it (and names it)
+                bad[0] += _slow_line(chunk, pos, on_bad_line, weight_required, out, row_ids, col_ids)
+                pos = _line_end(data, pos) + 1
+    n = int(out.n[0])
+    return ScannedRatings(out.rows[:n].copy(), out.cols[:n].copy(), out.vals[:n].copy(), row_ids, col_ids,
+                          int(bad[0]))

@@ -1,0 +1,512 @@
+"""Compiled parsers for the libsvm and words formats, over a worker's byte range.
+
+:func:`scan_libsvm` and :func:`scan_words` give exactly what
+``parse_libsvm(read_lines(files, worker, nworker))`` and
+``count_words(read_lines(files, worker, nworker))`` give, but read the range as
+whole-line ``uint8`` chunks (:func:`parasol_hybrid.data.chunks.read_chunks`) and
+parse them with numba kernels: no Python object per line or per word.
+
+libsvm: the kernel handles the plain ASCII spelling of a line (decimal numbers,
+ASCII whitespace, ``#`` comments). A line it does not fully understand (a byte
+>= 0x80, a number such as ``1_0`` or ``inf``, a bad label or field) goes to the
+Python parser for that one line, so results and error messages stay identical.
+A value is computed in the kernel only where that is exact (integer mantissa
+< 2^53 and decimal exponent within ±22: one IEEE multiply or divide by an exact
+power of ten, hence bit-identical to ``float()``); any other decimal value is
+converted by Python ``float()`` for that field.
+
+words: a word is a maximal run of ``[-a-zA-Z0-9_]`` (bytes >= 0x80 are
+separators, as the replacement characters of ``count_words`` are). Counting
+uses an open-addressing hash table over the word bytes (64-bit hash, bytes
+compared on a hit); a Python ``str`` is built once per distinct word.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from numba import njit
+
+from parasol_hybrid.data.chunks import CHUNK_BYTES, Chunk, read_chunks
+from parasol_hybrid.data.lines import Line
+from parasol_hybrid.data.parsers import LibSVM, _check_policy, parse_libsvm
+
+__all__ = ["scan_libsvm", "scan_words", "word_keys"]
+
+# ------------------------------------------------------------------ byte classes
+
+_WHITESPACE = np.zeros(256, dtype=np.uint8)  # ASCII bytes str.split() splits on, except "\n" (line end)
+for _b in (9, 11, 12, 13, 28, 29, 30, 31, 32):
+    _WHITESPACE[_b] = 1
+_WORD_CHAR = np.zeros(256, dtype=np.uint8)  # [-a-zA-Z0-9_]
+for _b in b"-_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    _WORD_CHAR[_b] = 1
+_POW10 = np.array([10.0 ** j for j in range(23)], dtype=np.float64)  # exact: 10^22 < 2^53 * 2^22
+assert all(float(10 ** j) == _POW10[j] for j in range(23))
+
+_NEWLINE, _HASH, _COLON = 10, 35, 58
+
+# number kinds returned by _parse_number
+_EXACT = 0  # value computed exactly in the kernel
+_PENDING = 1  # a plain decimal, finite, but not exact in the kernel: Python float() converts it
+_UNSURE = 2  # anything else (odd spelling, maybe infinite, field not ended): the line goes to Python
+
+# statuses of _libsvm_lines
+_DONE, _FALLBACK, _PENDING_FULL = 0, 1, 2
+
+_MANTISSA_LIMIT = 1 << 53
+_KEEP_DIGITS = 10 ** 17  # stop accumulating mantissa digits from here (no int64 overflow)
+_EXP_CAP = 100_000
+_PENDING_BATCH = 1 << 14  # deferred values converted per Python pass
+_FINITE_MAGNITUDE = 300  # a decimal below 10^300 is finite
+
+
+# ------------------------------------------------------------------ libsvm kernels
+
+@njit(cache=True, nogil=True)
+def _count_newlines_colons(data):
+    """The number of newline and of ``:`` bytes in ``data`` (bounds on rows and non-zeros)."""
+    nl = 0
+    nc = 0
+    for j in range(data.shape[0]):
+        c = data[j]
+        if c == 10:
+            nl += 1
+        elif c == 58:
+            nc += 1
+    return nl, nc
+
+
+@njit(cache=True, nogil=True)
+def _field_ends(data, i, n):
+    """True when position ``i`` ends a field: end of data, newline, whitespace or ``#``."""
+    if i >= n:
+        return True
+    c = data[i]
+    return c == 10 or c == 35 or _WHITESPACE[c] == 1
+
+
+@njit(cache=True, nogil=True)
+def _parse_number(data, i, n):
+    """Parse the decimal number that starts at ``data[i]`` and must end the field.
+
+    Returns ``(kind, value, end)``: kind ``_EXACT`` with the exact float64 value, ``_PENDING`` (a plain
+    decimal whose value is finite but needs a correctly rounded conversion), or ``_UNSURE``.
+    """
+    neg = False
+    c = data[i] if i < n else 0
+    if c == 43 or c == 45:  # + -
+        neg = c == 45
+        i += 1
+    m = 0  # accumulated significant digits
+    scale = 0  # value = m * 10^(scale + exponent) (plus dropped digits)
+    mdigits = 0  # digits in m (leading zeros excluded)
+    dropped = False  # a non-zero digit not accumulated into m
+    ndigits = 0
+    while i < n and 48 <= data[i] <= 57:
+        d = data[i] - 48
+        ndigits += 1
+        if m < _KEEP_DIGITS:
+            m = m * 10 + d
+            if m > 0:
+                mdigits += 1
+        else:
+            scale += 1
+            if d != 0:
+                dropped = True
+        i += 1
+    if i < n and data[i] == 46:  # .
+        i += 1
+        while i < n and 48 <= data[i] <= 57:
+            d = data[i] - 48
+            ndigits += 1
+            if m < _KEEP_DIGITS:
+                m = m * 10 + d
+                scale -= 1
+                if m > 0:
+                    mdigits += 1
+            elif d != 0:
+                dropped = True
+            i += 1
+    if ndigits == 0:
+        return _UNSURE, 0.0, i
+    exponent = 0
+    if i < n and (data[i] == 101 or data[i] == 69):  # e E
+        i += 1
+        eneg = False
+        if i < n and (data[i] == 43 or data[i] == 45):
+            eneg = data[i] == 45
+            i += 1
+        edigits = 0
+        while i < n and 48 <= data[i] <= 57:
+            if exponent < _EXP_CAP:
+                exponent = exponent * 10 + (data[i] - 48)
+            edigits += 1
+            i += 1
+        if edigits == 0:
+            return _UNSURE, 0.0, i
+        if eneg:
+            exponent = -exponent
+    if not _field_ends(data, i, n):
+        return _UNSURE, 0.0, i
+    if m == 0 and not dropped:
+        return _EXACT, -0.0 if neg else 0.0, i
+    power = scale + exponent
+    if not dropped and m < _MANTISSA_LIMIT and -22 <= power <= 22:
+        value = float(m)
+        if power >= 0:
+            value = value * _POW10[power]
+        else:
+            value = value / _POW10[-power]
+        return _EXACT, -value if neg else value, i
+    if mdigits + power <= _FINITE_MAGNITUDE and exponent < _EXP_CAP and exponent > -_EXP_CAP:
+        return _PENDING, 0.0, i
+    return _UNSURE, 0.0, i
+
+
+@njit(cache=True, nogil=True)
+def _line_end(data, i, n):
+    """Index of the newline that ends the line holding ``i`` (``n`` when there is none)."""
+    while i < n and data[i] != 10:
+        i += 1
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _libsvm_lines(data, pos, labels, indptr, indices, values, pending, state):
+    """Parse libsvm lines of ``data`` from ``pos`` into the CSR arrays, until a line needs Python.
+
+    ``state`` holds ``[rows, nnz, npending, line_start, line_end]``: rows and non-zeros written so far
+    (``indptr[rows] == nnz``), pending fields (``pending[j] = (k, start, end)``: ``values[k]`` is
+    ``float(data[start:end])``), and the bounds of the line that stopped the scan. Returns ``_DONE``
+    (all lines parsed), ``_FALLBACK`` (the line at ``state[3:5]`` is for the Python parser; nothing of
+    it was written), or ``_PENDING_FULL`` (``pending`` is full; the line at ``state[3]`` is not written).
+    """
+    n = data.shape[0]
+    rows = state[0]
+    nnz = state[1]
+    npend = state[2]
+    cap = pending.shape[0]
+    while pos < n:
+        start = pos
+        i = pos
+        while i < n and _WHITESPACE[data[i]] == 1:
+            i += 1
+        if i >= n or data[i] == 10 or data[i] == 35:  # blank or comment line
+            pos = _line_end(data, i, n) + 1
+            continue
+        kind, label, i = _parse_number(data, i, n)
+        ok = kind == _EXACT and (label == 1.0 or label == 0.0 or label == -1.0)
+        row_nnz = nnz
+        row_pend = npend
+        status = _DONE
+        while ok:
+            while i < n and _WHITESPACE[data[i]] == 1:
+                i += 1
+            if i >= n or data[i] == 10 or data[i] == 35:
+                break
+            j = i
+            idx = 0
+            while j < n and 48 <= data[j] <= 57 and j - i < 18:
+                idx = idx * 10 + (data[j] - 48)
+                j += 1
+            if j == i or j >= n or data[j] != 58:
+                ok = False
+                break
+            kind, value, end = _parse_number(data, j + 1, n)
+            if kind == _UNSURE:
+                ok = False
+                break
+            if kind == _PENDING:
+                if npend == cap:
+                    status = _PENDING_FULL
+                    ok = False
+                    break
+                pending[npend, 0] = nnz
+                pending[npend, 1] = j + 1
+                pending[npend, 2] = end
+                npend += 1
+                value = np.nan
+            indices[nnz] = idx
+            values[nnz] = value
+            nnz += 1
+            i = end
+        if ok:
+            labels[rows] = 1.0 if label == 1.0 else 0.0
+            rows += 1
+            indptr[rows] = nnz
+            pos = _line_end(data, i, n) + 1
+            continue
+        state[0] = rows
+        state[1] = row_nnz
+        state[2] = row_pend
+        state[3] = start
+        state[4] = _line_end(data, i, n)
+        return _FALLBACK if status == _DONE else status
+    state[0] = rows
+    state[1] = nnz
+    state[2] = npend
+    state[3] = n
+    state[4] = n
+    return _DONE
+
+
+# ------------------------------------------------------------------ libsvm driver
+
+def _line_text(data: np.ndarray, start: int, end: int) -> str:
+    """The text ``read_lines`` gives for the line in ``data[start:end]`` (utf-8, errors replaced, no CR)."""
+    text = data[start:end].tobytes().decode("utf-8", errors="replace")
+    return text[:-1] if text.endswith("\r") else text
+
+
+def _scan_libsvm_chunk(chunk: Chunk, skip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(labels, indptr, indices, values, bad lines) of one chunk."""
+    data = chunk.data
+    newlines, colons = _count_newlines_colons(data)
+    max_rows = newlines + 1
+    labels = np.empty(max_rows, dtype=np.float64)
+    indptr = np.zeros(max_rows + 1, dtype=np.int64)
+    indices = np.empty(colons, dtype=np.int64)
+    values = np.empty(colons, dtype=np.float64)
+    pending = np.empty((_PENDING_BATCH, 3), dtype=np.int64)
+    state = np.zeros(5, dtype=np.int64)
+    bad = 0
+    pos = 0
+    while True:
+        status = _libsvm_lines(data, pos, labels, indptr, indices, values, pending, state)
+        rows, nnz, npend, start, end = (int(v) for v in state)
+        if status == _PENDING_FULL or (status == _DONE and npend):
+            _resolve(data, values, pending[:npend])
+            state[2] = 0
+            if status == _PENDING_FULL and npend == 0:  # one line has more such fields than the buffer
+                pending = np.empty((2 * len(pending), 3), dtype=np.int64)
+            pos = start
+            continue
+        if status == _DONE:
+            break
+        # _FALLBACK: the Python parser decides this one line
+        text = _line_text(data, start, end)
+        one = parse_libsvm([Line(chunk.path, 0, text)], on_bad_line="skip")
+        if one.bad_lines:
+            if not skip:
+                parse_libsvm([Line(chunk.path, chunk.lineno(start), text)], on_bad_line="error")
+                raise AssertionError("unreachable: the line was bad")  # pragma: no cover
+            bad += 1
+        elif len(one):
+            k = len(one.indices)
+            labels[rows] = one.labels[0]
+            indices[nnz:nnz + k] = one.indices
+            values[nnz:nnz + k] = one.data
+            state[0] = rows + 1
+            state[1] = nnz + k
+            indptr[rows + 1] = nnz + k
+        pos = end + 1
+    return labels[:rows].copy(), indptr[:rows + 1].copy(), indices[:nnz].copy(), values[:nnz].copy(), bad
+
+
+def _resolve(data: np.ndarray, values: np.ndarray, pending: np.ndarray) -> None:
+    """``values[k] = float(data[start:end])`` for each pending ``(k, start, end)`` (Python's rounding)."""
+    for k, start, end in pending.tolist():
+        value = float(data[start:end].tobytes())
+        if not math.isfinite(value):  # pragma: no cover - _parse_number only defers finite decimals
+            raise AssertionError(f"deferred value {value!r} is not finite")
+        values[k] = value
+
+
+def scan_libsvm(files: Sequence[Path], worker: int, nworker: int, on_bad_line: str = "error", *,
+                chunk_bytes: int = CHUNK_BYTES) -> LibSVM:
+    """The libsvm rows of ``worker``'s byte range of ``files``, as
+    ``parse_libsvm(read_lines(files, worker, nworker), on_bad_line)`` gives them, parsed by compiled code.
+
+    Reads ``chunk_bytes`` at a time; memory is about the input chunk plus twice the CSR arrays.
+    """
+    skip = _check_policy(on_bad_line)
+    parts = [_scan_libsvm_chunk(chunk, skip) for chunk in read_chunks(files, worker, nworker, chunk_bytes)]
+    bad = sum(p[4] for p in parts)
+    if len(parts) == 1:
+        labels, indptr, indices, values, _ = parts[0]
+    elif not parts:
+        labels, indptr = np.zeros(0, np.float64), np.zeros(1, np.int64)
+        indices, values = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    else:
+        labels = np.concatenate([p[0] for p in parts])
+        offsets = np.cumsum([0] + [len(p[2]) for p in parts])
+        indptr = np.concatenate([np.zeros(1, np.int64)] + [p[1][1:] + off for p, off in zip(parts, offsets)])
+        indices = np.concatenate([p[2] for p in parts])
+        values = np.concatenate([p[3] for p in parts])
+    del parts
+    return LibSVM(
+        labels=labels,
+        indptr=indptr,
+        indices=indices,
+        data=values,
+        n_features=int(indices.max()) + 1 if len(indices) else 0,
+        bad_lines=bad,
+    )
+
+
+# ------------------------------------------------------------------ words
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(h):
+    """murmur3's 64-bit finaliser: spreads FNV-1a's bits over the whole word."""
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _hash_bytes(data, start, end):
+    """64-bit hash (FNV-1a, then mixed) of ``data[start:end]``."""
+    h = _FNV_OFFSET
+    for j in range(start, end):
+        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+    return _mix(h)
+
+
+@njit(cache=True, nogil=True)
+def _rehash(slots, hashes, n):
+    """A slot table twice as large holding words ``0..n-1``."""
+    new = np.full(2 * slots.shape[0], -1, dtype=np.int64)
+    mask = np.uint64(new.shape[0] - 1)
+    for w in range(n):
+        s = np.int64(hashes[w] & mask)
+        while new[s] >= 0:
+            s = (s + 1) & np.int64(mask)
+        new[s] = w
+    return new
+
+
+@njit(cache=True, nogil=True)
+def _count_words_chunk(data, slots, hashes, starts, lens, counts, arena, state):
+    """Count the words of ``data`` into the table; ``state = [distinct words, arena bytes used]``.
+
+    ``slots`` (power-of-two length, -1 empty) hold word numbers, probed linearly from ``hash & mask``;
+    word ``w`` has ``hashes[w]``, its bytes ``arena[starts[w]:starts[w] + lens[w]]`` and ``counts[w]``.
+    Returns the (possibly grown) arrays.
+    """
+    n = state[0]
+    used = state[1]
+    N = data.shape[0]
+    mask = np.uint64(slots.shape[0] - 1)
+    i = 0
+    while i < N:
+        if _WORD_CHAR[data[i]] == 0:
+            i += 1
+            continue
+        s = i
+        h = _FNV_OFFSET
+        while i < N and _WORD_CHAR[data[i]] == 1:
+            h = (h ^ np.uint64(data[i])) * _FNV_PRIME
+            i += 1
+        length = i - s
+        h = _mix(h)
+        slot = np.int64(h & mask)
+        while True:
+            w = slots[slot]
+            if w < 0:
+                break
+            if hashes[w] == h and lens[w] == length:
+                a = starts[w]
+                same = True
+                for j in range(length):
+                    if arena[a + j] != data[s + j]:
+                        same = False
+                        break
+                if same:
+                    break
+            slot = (slot + 1) & np.int64(mask)
+        if w >= 0:
+            counts[w] += 1
+            continue
+        # a new word
+        if n == hashes.shape[0]:
+            size = 2 * n
+            hashes2 = np.empty(size, dtype=np.uint64)
+            hashes2[:n] = hashes[:n]
+            hashes = hashes2
+            starts2 = np.empty(size, dtype=np.int64)
+            starts2[:n] = starts[:n]
+            starts = starts2
+            lens2 = np.empty(size, dtype=np.int64)
+            lens2[:n] = lens[:n]
+            lens = lens2
+            counts2 = np.empty(size, dtype=np.int64)
+            counts2[:n] = counts[:n]
+            counts = counts2
+        if used + length > arena.shape[0]:
+            arena2 = np.empty(max(2 * arena.shape[0], used + length), dtype=np.uint8)
+            arena2[:used] = arena[:used]
+            arena = arena2
+        arena[used:used + length] = data[s:i]
+        hashes[n] = h
+        starts[n] = used
+        lens[n] = length
+        counts[n] = 1
+        slots[slot] = n
+        used += length
+        n += 1
+        if 2 * n > slots.shape[0]:
+            slots = _rehash(slots, hashes, n)
+            mask = np.uint64(slots.shape[0] - 1)
+    state[0] = n
+    state[1] = used
+    return slots, hashes, starts, lens, counts, arena
+
+
+def scan_words(files: Sequence[Path], worker: int, nworker: int, *, chunk_bytes: int = CHUNK_BYTES) -> Counter[str]:
+    """The word counts of ``worker``'s byte range of ``files``, as
+    ``count_words(read_lines(files, worker, nworker))`` gives them, counted by compiled code.
+
+    Reads ``chunk_bytes`` at a time; memory is the chunk plus about 40 bytes and the bytes of each
+    distinct word.
+    """
+    slots = np.full(1 << 16, -1, dtype=np.int64)
+    hashes = np.empty(1 << 15, dtype=np.uint64)
+    starts = np.empty(1 << 15, dtype=np.int64)
+    lens = np.empty(1 << 15, dtype=np.int64)
+    counts = np.empty(1 << 15, dtype=np.int64)
+    arena = np.empty(1 << 20, dtype=np.uint8)
+    state = np.zeros(2, dtype=np.int64)
+    for chunk in read_chunks(files, worker, nworker, chunk_bytes):
+        slots, hashes, starts, lens, counts, arena = _count_words_chunk(
+            chunk.data, slots, hashes, starts, lens, counts, arena, state)
+    n, used = int(state[0]), int(state[1])
+    text = arena[:used].tobytes().decode("ascii")
+    del slots, hashes, arena
+    ends = (starts[:n] + lens[:n]).tolist()
+    words = [text[a:b] for a, b in zip(starts[:n].tolist(), ends)]
+    out: Counter[str] = Counter()
+    dict.update(out, zip(words, counts[:n].tolist()))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _keys_of(data, ends, out):
+    """``out[w]`` = the 63-bit hash of the bytes ``data[ends[w-1]:ends[w]]``."""
+    start = 0
+    for w in range(ends.shape[0]):
+        out[w] = np.int64(_hash_bytes(data, start, ends[w]) >> np.uint64(1))
+        start = ends[w]
+
+
+def word_keys(words: Sequence[str]) -> np.ndarray:
+    """Non-negative 63-bit ``int64`` keys of ``words`` (hash of their utf-8 bytes): the same in every
+    process and run. Compiled: for millions of words, where ``hash_strings`` (blake2b) is slow."""
+    encoded = [w.encode("utf-8") for w in words] if words else []
+    out = np.empty(len(encoded), dtype=np.int64)
+    if encoded:
+        ends = np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
+        _keys_of(np.frombuffer(b"".join(encoded), dtype=np.uint8), ends, out)
+    return out
