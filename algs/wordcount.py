@@ -2,8 +2,9 @@
 
 A word is a maximal run of ``[-a-zA-Z0-9_]`` (the original parasol's rule),
 case-sensitive. Each worker counts the words of its byte range of the input
-files, then pushes its counts into a sparse int64 table keyed by the words'
-63-bit hashes (exact: inserts and adds hold the shard locks).
+files (compiled: ``load(format="words")``), then pushes its counts into a
+sparse int64 table keyed by the words' 63-bit hashes (exact: inserts and adds
+hold the shard locks).
 
 Outputs in ``output``: ``topk.tsv`` (``word<TAB>count``, by count descending,
 ties by word; every word when ``topk`` is 0) and ``metrics.json`` with
@@ -19,13 +20,26 @@ import time
 import numpy as np
 
 from parasol_hybrid.config import non_negative  # noqa: E402
-from parasol_hybrid import Option, hash_strings, paralg, run
+from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.data.scan_text import word_keys
 
 
 def top_words(words: list[str], counts: np.ndarray, k: int) -> list[tuple[str, int]]:
-    """The ``k`` (all when 0) words with the largest counts, ties broken by the word."""
-    pairs = sorted(zip(words, counts.tolist()), key=lambda wc: (-wc[1], wc[0]))
-    return pairs if k == 0 else pairs[:k]
+    """The ``k`` (all when 0) distinct ``words`` with the largest counts, ties broken by the word.
+
+    Only the words whose count reaches the k-th largest are sorted: by word (strings), then stably
+    by count (numpy), which is the order of ``sorted(key=(-count, word))`` without a tuple per word.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    candidates = range(len(words))
+    if 0 < k < len(words):
+        kth = np.partition(counts, len(counts) - k)[len(counts) - k]
+        candidates = np.flatnonzero(counts >= kth).tolist()
+    order = np.array(sorted(candidates, key=words.__getitem__), dtype=np.int64)
+    order = order[np.argsort(-counts[order], kind="stable")]
+    if k:
+        order = order[:k]
+    return [(words[i], int(c)) for i, c in zip(order.tolist(), counts[order].tolist())]
 
 
 class WordCount(paralg):
@@ -39,9 +53,10 @@ class WordCount(paralg):
     def solve(self) -> None:
         start = time.perf_counter()
         local = self.load(format="words")
-        words = sorted(local)
-        keys = hash_strings(words)
-        counts = np.array([local[w] for w in words], dtype=np.int64)
+        words = list(local)
+        keys = word_keys(words)  # compiled 63-bit hash: the same in every process
+        counts = np.fromiter(local.values(), dtype=np.int64, count=len(words))
+        del local
 
         capacity = max(self.allreduce(len(words)), 1)
         table = self.sparse_table("counts", capacity=capacity, dim=1, dtype="int64")

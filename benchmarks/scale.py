@@ -38,8 +38,9 @@ Goals (issue 10): load of the largest size <= ``pandas.read_csv``; load <= 2 s
 per 10 M ratings at every size; peak RSS <= the bound; ratings/s at the
 largest size >= at the smallest; word count <= the faster peer.
 
-Environment: ``PARASOL_SCALE_SIZES`` (e.g. ``1M,10M``) and
-``PARASOL_SCALE_PARTS`` (a subset of ``mf,lr,wordcount``) narrow a run;
+Environment: ``PARASOL_SCALE_SIZES`` (MF sizes, e.g. ``1M,10M``),
+``PARASOL_SCALE_LR_ROWS`` (e.g. ``1M``) and ``PARASOL_SCALE_PARTS`` (a subset
+of ``mf,lr,wordcount``) narrow a run;
 ``PARASOL_BENCH_CACHE`` moves the cache (see ``scale_data.cache_dir``).
 """
 
@@ -121,13 +122,16 @@ def _parse_size(text: str) -> int:
     try:
         return int(float(t[:-1] if mult > 1 else t) * mult)
     except ValueError:
-        raise BenchError(f"PARASOL_SCALE_SIZES: {text!r} is not a size like 20k, 1M or 1000000") from None
+        raise BenchError(f"PARASOL_SCALE_SIZES / PARASOL_SCALE_LR_ROWS: {text!r} is not a size like 20k, 1M "
+                         "or 1000000") from None
 
 
 def _params(quick: bool, repeats: int | None, quiet_wait: float | None) -> dict:
     params = dict(QUICK if quick else FULL)
     if os.environ.get("PARASOL_SCALE_SIZES"):
         params["sizes"] = [_parse_size(s) for s in os.environ["PARASOL_SCALE_SIZES"].split(",") if s.strip()]
+    if os.environ.get("PARASOL_SCALE_LR_ROWS"):
+        params["lr_rows"] = _parse_size(os.environ["PARASOL_SCALE_LR_ROWS"])
     parts = [p.strip() for p in os.environ.get("PARASOL_SCALE_PARTS", ",".join(PARTS)).split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
     if unknown:

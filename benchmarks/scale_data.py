@@ -426,12 +426,12 @@ def hashed_lr(rows: int, bits: int = 24, seed: int = 0) -> DataFiles:
 # ------------------------------------------------------------------------------------------ text
 
 
-def linux_text(install: bool = True) -> tuple[Path | None, str]:
+def linux_text(install: bool = True, src: Path = Path("/usr/src")) -> tuple[Path | None, str]:
     """The extracted Linux sources (path, how it was found) or (None, why not).
 
     Looks for ``<cache>/text/linux-source-*`` (extracted before), else for
-    ``/usr/src/linux-source-*.tar.xz``; with ``install`` and neither there,
-    runs ``apt-get update`` and ``apt-get install -y linux-source``. The
+    ``<src>/linux-source-*.tar.*`` (the package puts it in ``/usr/src``);
+    with ``install`` and neither there, runs ``apt-get update`` and ``apt-get install -y linux-source``. The
     tarball is extracted to a temporary folder, then renamed.
     """
     root = cache_dir() / "text"
@@ -440,10 +440,10 @@ def linux_text(install: bool = True) -> tuple[Path | None, str]:
         tree = done[-1].with_suffix("")
         if tree.is_dir():
             return tree, f"extracted before in {tree}"
-    tarballs = sorted(Path("/usr/src").glob("linux-source-*.tar.*"))
+    tarballs = sorted(src.glob("linux-source-*.tar.*"))
     if not tarballs:
         if not install:
-            return None, "no /usr/src/linux-source-*.tar.* (not installing)"
+            return None, f"no {src}/linux-source-*.tar.* (not installing)"
         if shutil.which("apt-get") is None:
             return None, "no apt-get on this machine to install Debian's linux-source"
         for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "linux-source"]):
@@ -456,9 +456,9 @@ def linux_text(install: bool = True) -> tuple[Path | None, str]:
             if done_.returncode != 0:
                 tail = (done_.stderr or done_.stdout).strip().splitlines()[-3:]
                 return None, f"{' '.join(argv)} failed (exit {done_.returncode}): {' / '.join(tail)}"
-        tarballs = sorted(Path("/usr/src").glob("linux-source-*.tar.*"))
+        tarballs = sorted(src.glob("linux-source-*.tar.*"))
         if not tarballs:
-            return None, "apt-get install linux-source left no /usr/src/linux-source-*.tar.*"
+            return None, f"apt-get install linux-source left no {src}/linux-source-*.tar.*"
     tarball = tarballs[-1]
     name = tarball.name.split(".tar")[0]
     tmp = root / f"tmp-extract-{os.getpid()}"

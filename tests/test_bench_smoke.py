@@ -1,4 +1,5 @@
-"""Smoke test of scripts/bench: the quick pushpull benchmark runs and its JSON has the expected shape.
+"""Smoke test of scripts/bench: the quick pushpull benchmark runs and its JSON has the expected shape;
+the ``scale`` benchmark's data generators write what they drew.
 
 It checks that figures are produced and positive, never how fast anything is
 (the machine is shared and noisy).
@@ -12,6 +13,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "scripts" / "bench"
@@ -51,3 +54,39 @@ def test_bench_quick_pushpull_json():
         calls = result["one_key_calls"][op]
         assert _positive(calls["api"]) and _positive(calls["limit"]), op
         assert math.isfinite(calls["api_extra_us_per_call"]), op
+
+
+def test_scale_data_files_hold_the_generated_draws(tmp_path, monkeypatch):
+    """The ``scale`` bench's fast formatters write exactly the drawn data, parsed back by numpy and scikit-learn
+    (independent readers); the LR labels' probabilities match the true weights by index; files are reused."""
+    import numpy as np
+
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    from benchmarks import scale_data as sd
+
+    monkeypatch.setenv("PARASOL_BENCH_CACHE", str(tmp_path))
+
+    files = sd.netflix(3000)
+    got = np.loadtxt(files.train, dtype=np.int64, ndmin=2)
+    model = sd._RatingModel(sd.NETFLIX["users"], sd.NETFLIX["items"], 0)
+    u, i, r, _ = sd.netflix_block(model, 3000, np.random.default_rng([0, 1, 3000, 0]))
+    np.testing.assert_array_equal(got, np.column_stack([u + 1, i + 1, r]))
+    assert got[:, 0].min() >= 1 and got[:, 0].max() <= sd.NETFLIX["users"]
+    assert set(np.unique(got[:, 2])) <= {1, 2, 3, 4, 5}
+    assert len(np.loadtxt(files.test, ndmin=2)) == files.meta["test"]["ratings"] == 2000
+    assert 0.5 < files.meta["test"]["oracle_rmse"] < 0.9
+    stamp = files.train.stat().st_mtime_ns
+    assert sd.netflix(3000).train.stat().st_mtime_ns == stamp  # reused, not written again
+
+    bits = 12
+    lr = sd.hashed_lr(500, bits=bits)
+    X, y = sklearn_datasets.load_svmlight_file(str(lr.train), n_features=2**bits, zero_based=True)
+    lm = sd._LRModel(bits, 0)
+    labels, idx, counts, p, nnz = sd.lr_block(lm, 500, np.random.default_rng([0, 11, 500, 0]), True)
+    np.testing.assert_array_equal(y, labels)
+    assert X.nnz == nnz == lr.meta["train"]["nonzeros"]
+    for row in range(500):
+        assert X[row].indices.tolist() == sorted(set(idx[row, :counts[row]].tolist())), row
+    assert X[0, 2**bits - 1] == 1.0 and X.data.min() == X.data.max() == 1.0
+    margin = X @ lm.weights() + lm.bias
+    np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-margin)), rtol=1e-12)

@@ -25,7 +25,7 @@ from numba import njit
 
 from parasol_hybrid.data.chunks import Chunk, read_chunks
 from parasol_hybrid.data.idhash import IdTable, canonical_int, intern
-from parasol_hybrid.data.lines import Line
+from parasol_hybrid.data.lines import Line, byte_ranges
 from parasol_hybrid.data.parsers import Ratings, _check_policy, parse_ratings
 from parasol_hybrid.errors import InputError
 
@@ -145,51 +145,68 @@ def parse_number(data, start, end, pow10):
     return 1, -value if neg else value
 
 
+def _byte_classes() -> np.ndarray:
+    """0: part of a field, 1: a separator (str.split()'s ASCII whitespace, or a comma), 2: the newline,
+    3: outside ASCII (the line goes to Python)."""
+    cls = np.zeros(256, dtype=np.uint8)
+    for c in (32, 44, 9, 11, 12, 13, 28, 29, 30, 31):
+        cls[c] = 1
+    cls[10] = 2
+    cls[128:] = 3
+    return cls
+
+
+_CLASSES = _byte_classes()
+
+
 @njit(cache=True, nogil=True)
-def _scan(data, pos, need, rows, cols, vals, nout, bad, skip, pow10,
+def _scan(data, pos, need, rows, cols, vals, nout, bad, skip, pow10, classes,
           r_slots, r_hashes, r_starts, r_ints, r_blob, r_state,
           c_slots, c_hashes, c_starts, c_ints, c_blob, c_state):
     """Parse lines from ``data[pos:]`` into ``rows[nout[0]:]`` ...; returns ``(pos, status, problem)``.
 
     Stops at the end (``_DONE``), when an output or id table is full, at a line Python must parse
     (``_SLOW``), or at a bad line when ``skip`` is False (``_BAD``; ``problem`` 1: too few fields, 2: bad
-    weight). ``pos`` is then the start of that line.
+    weight). ``pos`` is then the start of that line. One pass over each line: the first three fields are
+    delimited and, when they are plain digits, their value taken on the way.
     """
     n = data.shape[0]
     cap = rows.shape[0]
+    fs = np.empty(3, dtype=np.int64)
+    fe = np.empty(3, dtype=np.int64)
+    fv = np.empty(3, dtype=np.int64)  # the value of a field of plain digits, else -1
     while pos < n:
         line = pos
-        # one pass over the line: up to three fields, and where it ends
-        f0s = f0e = f1s = f1e = f2s = f2e = -1
         nf = 0
-        j = line
-        c = 0
-        while j < n:
-            c = data[j]
-            while c != 10 and (c == 32 or c == 44 or (9 <= c <= 13) or (28 <= c <= 31)):
+        j = pos
+        while True:
+            while j < n and classes[data[j]] == 1:
                 j += 1
-                if j >= n:
-                    break
-                c = data[j]
-            if j >= n or c == 10:
+            if j >= n or data[j] == 10:
                 break
-            s = j
-            while c != 10 and not (c == 32 or c == 44 or (9 <= c <= 13) or (28 <= c <= 31)):
-                if c >= 128:
-                    return line, _SLOW, 0
-                j += 1
-                if j >= n:
-                    break
+            start = j
+            v = np.int64(0)
+            digits = True
+            while j < n:
                 c = data[j]
-            if nf == 0:
-                f0s, f0e = s, j
-            elif nf == 1:
-                f1s, f1e = s, j
-            elif nf == 2:
-                f2s, f2e = s, j
+                k = classes[c]
+                if k != 0:
+                    if k == 3:
+                        return line, _SLOW, 0
+                    break
+                d = np.int64(c) - 48
+                if d < 0 or d > 9:
+                    digits = False
+                else:
+                    v = v * 10 + d
+                j += 1
+            if nf < 3:
+                fs[nf] = start
+                fe[nf] = j
+                fv[nf] = v if digits and j - start <= 18 else -1
             nf += 1
         nxt = j + 1
-        if nf == 0 or data[f0s] == 35:  # blank, or a comment
+        if nf == 0 or data[fs[0]] == 35:  # blank, or a comment
             pos = nxt
             continue
         if nf < need:
@@ -200,26 +217,23 @@ def _scan(data, pos, need, rows, cols, vals, nout, bad, skip, pow10,
             continue
         value = 1.0
         if nf >= 3:
-            ok, value = parse_number(data, f2s, f2e, pow10)
-            if not ok:
-                return line, _SLOW, 0
-            if not np.isfinite(value):
-                if not skip:
-                    return line, _BAD, 2
-                bad[0] += 1
-                pos = nxt
-                continue
+            if fv[2] >= 0 and fe[2] - fs[2] <= 15:
+                value = float(fv[2])
+            else:
+                ok, value = parse_number(data, fs[2], fe[2], pow10)
+                if not ok:
+                    return line, _SLOW, 0
         if nout[0] >= cap:
             return line, _OUT_FULL, 0
-        r = canonical_int(data, f0s, f0e)
-        if r < 0:
-            r = intern(data, f0s, f0e, r_slots, r_hashes, r_starts, r_ints, r_blob, r_state)
+        r = fv[0]
+        if r < 0 or (data[fs[0]] == 48 and fe[0] - fs[0] > 1):  # not a canonical integer: intern the text
+            r = intern(data, fs[0], fe[0], r_slots, r_hashes, r_starts, r_ints, r_blob, r_state)
             if r < 0:
                 return line, _GROW_ROWS, 0
             r = -1 - r
-        c = canonical_int(data, f1s, f1e)
-        if c < 0:
-            c = intern(data, f1s, f1e, c_slots, c_hashes, c_starts, c_ints, c_blob, c_state)
+        c = fv[1]
+        if c < 0 or (data[fs[1]] == 48 and fe[1] - fs[1] > 1):
+            c = intern(data, fs[1], fe[1], c_slots, c_hashes, c_starts, c_ints, c_blob, c_state)
             if c < 0:
                 return line, _GROW_COLS, 0
             c = -1 - c
@@ -258,17 +272,19 @@ class _Out:
         self.vals = np.empty(capacity, dtype=np.float64)
         self.n = np.zeros(1, dtype=np.int64)
 
-    def reserve(self, more: int) -> None:
+    def reserve(self, more: int, growth: float = 1.25) -> None:
+        """Room for ``more`` triples after those held (growing by at least ``growth``)."""
         need = int(self.n[0]) + more
         if need <= len(self.vals):
             return
-        cap = max(need, len(self.vals) + len(self.vals) // 2)
+        cap = max(need, int(len(self.vals) * growth))
         n = int(self.n[0])
         for name in ("rows", "cols", "vals"):
             old = getattr(self, name)
             new = np.empty(cap, dtype=old.dtype)
             new[:n] = old[:n]
             setattr(self, name, new)
+            del old
 
     def append(self, r: int, c: int, v: float) -> None:
         self.reserve(1)
@@ -310,12 +326,18 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
     row_ids, col_ids = IdTable(), IdTable()
     bad = np.zeros(1, dtype=np.int64)
     kw = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
+    range_bytes = sum(end - start for _, start, end in byte_ranges(files, nworker)[worker])
+    seen_bytes = 0
     for chunk in read_chunks(files, worker, nworker, **kw):
         data = chunk.data
-        out.reserve(_count_newlines(data) + 1)
+        lines = _count_newlines(data) + 1
+        seen_bytes += len(data)
+        if seen_bytes == len(data):  # the first chunk: room for the whole range at its line length, +3%
+            out.reserve(int(lines * max(1.0, range_bytes / max(len(data), 1)) * 1.03) + 1024)
+        out.reserve(lines)
         pos = 0
         while pos < len(data):
-            pos, status, problem = _scan(data, pos, need, out.rows, out.cols, out.vals, out.n, bad, skip, _POW10,
+            pos, status, problem = _scan(data, pos, need, out.rows, out.cols, out.vals, out.n, bad, skip, _POW10, _CLASSES,
                                          *row_ids.arrays, *col_ids.arrays)
             if status == _DONE:
                 break
@@ -328,6 +350,5 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
             else:  # _SLOW, or _BAD under "error": the Python parser parses it (and names it)
                 bad[0] += _slow_line(chunk, pos, on_bad_line, weight_required, out, row_ids, col_ids)
                 pos = _line_end(data, pos) + 1
-    n = int(out.n[0])
-    return ScannedRatings(out.rows[:n].copy(), out.cols[:n].copy(), out.vals[:n].copy(), row_ids, col_ids,
-                          int(bad[0]))
+    n = int(out.n[0])  # views: the slack (a few per cent) is not worth a copy of everything
+    return ScannedRatings(out.rows[:n], out.cols[:n], out.vals[:n], row_ids, col_ids, int(bad[0]))

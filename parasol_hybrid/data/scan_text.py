@@ -376,31 +376,35 @@ def _hash_bytes(data, start, end):
 
 
 @njit(cache=True, nogil=True)
-def _rehash(slots, hashes, n):
-    """A slot table twice as large holding words ``0..n-1``."""
-    new = np.full(2 * slots.shape[0], -1, dtype=np.int64)
-    mask = np.uint64(new.shape[0] - 1)
-    for w in range(n):
-        s = np.int64(hashes[w] & mask)
-        while new[s] >= 0:
-            s = (s + 1) & np.int64(mask)
-        new[s] = w
+def _rehash(slots):
+    """The same ``(hash, word)`` slots in a table twice as large."""
+    new = np.full((2 * slots.shape[0], 2), -1, dtype=np.int64)
+    mask = new.shape[0] - 1
+    for k in range(slots.shape[0]):
+        w = slots[k, 1]
+        if w >= 0:
+            s = slots[k, 0] & mask
+            while new[s, 1] >= 0:
+                s = (s + 1) & mask
+            new[s, 0] = slots[k, 0]
+            new[s, 1] = w
     return new
 
 
 @njit(cache=True, nogil=True)
-def _count_words_chunk(data, slots, hashes, starts, lens, counts, arena, state):
-    """Count the words of ``data`` into the table; ``state = [distinct words, arena bytes used]``.
+def _count_words(data, pos, slots, words, arena, state):
+    """Count the words of ``data[pos:]`` into the table; ``state = [distinct words, arena bytes used]``.
 
-    ``slots`` (power-of-two length, -1 empty) hold word numbers, probed linearly from ``hash & mask``;
-    word ``w`` has ``hashes[w]``, its bytes ``arena[starts[w]:starts[w] + lens[w]]`` and ``counts[w]``.
-    Returns the (possibly grown) arrays.
+    ``slots`` (power-of-two rows of ``(hash, word)``, word -1 when empty) are probed linearly from
+    ``hash & mask``; word ``w`` is ``arena[words[w, 0]:words[w, 0] + words[w, 1]]`` and has been seen
+    ``words[w, 2]`` times. Returns the end of ``data``, or the start of a new word that does not fit
+    (``words``, ``arena`` or the slots' load limit full: grow them and call again from there).
     """
     n = state[0]
     used = state[1]
     N = data.shape[0]
-    mask = np.uint64(slots.shape[0] - 1)
-    i = 0
+    mask = slots.shape[0] - 1
+    i = pos
     while i < N:
         if _WORD_CHAR[data[i]] == 0:
             i += 1
@@ -411,14 +415,14 @@ def _count_words_chunk(data, slots, hashes, starts, lens, counts, arena, state):
             h = (h ^ np.uint64(data[i])) * _FNV_PRIME
             i += 1
         length = i - s
-        h = _mix(h)
-        slot = np.int64(h & mask)
+        key = np.int64(_mix(h) >> np.uint64(1))
+        slot = key & mask
         while True:
-            w = slots[slot]
+            w = slots[slot, 1]
             if w < 0:
                 break
-            if hashes[w] == h and lens[w] == length:
-                a = starts[w]
+            if slots[slot, 0] == key and words[w, 1] == length:
+                a = words[w, 0]
                 same = True
                 for j in range(length):
                     if arena[a + j] != data[s + j]:
@@ -426,69 +430,74 @@ def _count_words_chunk(data, slots, hashes, starts, lens, counts, arena, state):
                         break
                 if same:
                     break
-            slot = (slot + 1) & np.int64(mask)
+            slot = (slot + 1) & mask
         if w >= 0:
-            counts[w] += 1
+            words[w, 2] += 1
             continue
-        # a new word
-        if n == hashes.shape[0]:
-            size = 2 * n
-            hashes2 = np.empty(size, dtype=np.uint64)
-            hashes2[:n] = hashes[:n]
-            hashes = hashes2
-            starts2 = np.empty(size, dtype=np.int64)
-            starts2[:n] = starts[:n]
-            starts = starts2
-            lens2 = np.empty(size, dtype=np.int64)
-            lens2[:n] = lens[:n]
-            lens = lens2
-            counts2 = np.empty(size, dtype=np.int64)
-            counts2[:n] = counts[:n]
-            counts = counts2
-        if used + length > arena.shape[0]:
-            arena2 = np.empty(max(2 * arena.shape[0], used + length), dtype=np.uint8)
-            arena2[:used] = arena[:used]
-            arena = arena2
+        if n == words.shape[0] or used + length > arena.shape[0] or 2 * (n + 1) > slots.shape[0]:
+            state[0] = n
+            state[1] = used
+            return s
         arena[used:used + length] = data[s:i]
-        hashes[n] = h
-        starts[n] = used
-        lens[n] = length
-        counts[n] = 1
-        slots[slot] = n
+        words[n, 0] = used
+        words[n, 1] = length
+        words[n, 2] = 1
+        slots[slot, 0] = key
+        slots[slot, 1] = n
         used += length
         n += 1
-        if 2 * n > slots.shape[0]:
-            slots = _rehash(slots, hashes, n)
-            mask = np.uint64(slots.shape[0] - 1)
     state[0] = n
     state[1] = used
-    return slots, hashes, starts, lens, counts, arena
+    return N
+
+
+@njit(cache=True, nogil=True)
+def _word_end(data, i):
+    """The end of the word that starts at ``data[i]``."""
+    while i < data.shape[0] and _WORD_CHAR[data[i]] == 1:
+        i += 1
+    return i
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    out = np.empty((size,) + array.shape[1:], dtype=array.dtype)
+    out[:len(array)] = array
+    return out
 
 
 def scan_words(files: Sequence[Path], worker: int, nworker: int, *, chunk_bytes: int = CHUNK_BYTES) -> Counter[str]:
     """The word counts of ``worker``'s byte range of ``files``, as
     ``count_words(read_lines(files, worker, nworker))`` gives them, counted by compiled code.
 
-    Reads ``chunk_bytes`` at a time; memory is the chunk plus about 40 bytes and the bytes of each
-    distinct word.
+    Reads ``chunk_bytes`` at a time; memory is the chunk plus about 60 bytes and the bytes of each
+    distinct word. The Counter lists the words in the order they first appear, as count_words does.
     """
-    slots = np.full(1 << 16, -1, dtype=np.int64)
-    hashes = np.empty(1 << 15, dtype=np.uint64)
-    starts = np.empty(1 << 15, dtype=np.int64)
-    lens = np.empty(1 << 15, dtype=np.int64)
-    counts = np.empty(1 << 15, dtype=np.int64)
+    slots = np.full((1 << 16, 2), -1, dtype=np.int64)
+    words = np.empty((1 << 15, 3), dtype=np.int64)
     arena = np.empty(1 << 20, dtype=np.uint8)
     state = np.zeros(2, dtype=np.int64)
     for chunk in read_chunks(files, worker, nworker, chunk_bytes):
-        slots, hashes, starts, lens, counts, arena = _count_words_chunk(
-            chunk.data, slots, hashes, starts, lens, counts, arena, state)
+        data = chunk.data
+        pos = 0
+        while True:
+            pos = _count_words(data, pos, slots, words, arena, state)
+            if pos == len(data):
+                break
+            n, used = int(state[0]), int(state[1])
+            if n == len(words):
+                words = _grown(words, 2 * n)
+            if 2 * (n + 1) > len(slots):
+                slots = _rehash(slots)
+            length = _word_end(data, pos) - pos
+            if used + length > len(arena):
+                arena = _grown(arena, max(2 * len(arena), used + length))
     n, used = int(state[0]), int(state[1])
     text = arena[:used].tobytes().decode("ascii")
-    del slots, hashes, arena
-    ends = (starts[:n] + lens[:n]).tolist()
-    words = [text[a:b] for a, b in zip(starts[:n].tolist(), ends)]
+    del slots, arena
+    starts = words[:n, 0].tolist()
+    ends = (words[:n, 0] + words[:n, 1]).tolist()
     out: Counter[str] = Counter()
-    dict.update(out, zip(words, counts[:n].tolist()))
+    dict.update(out, zip([text[a:b] for a, b in zip(starts, ends)], words[:n, 2].tolist()))
     return out
 
 

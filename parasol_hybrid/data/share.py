@@ -69,35 +69,37 @@ class RatingsShare:
 
 
 @njit(cache=True, nogil=True)
-def _owners(u, i, row_hashes, col_hashes, pattern, nworker, p, q):
-    out = np.empty(u.shape[0], dtype=np.int64)
+def _owners(u, i, row_hashes, col_hashes, pattern, nworker, p, q, out):
     nw = np.uint64(nworker)
     up = np.uint64(p)
     uq = np.uint64(q)
     for t in range(u.shape[0]):
         if pattern == 1:
-            out[t] = np.int64(row_hashes[u[t]] % nw)
+            out[t] = row_hashes[u[t]] % nw
         elif pattern == 2:
-            out[t] = np.int64(col_hashes[i[t]] % nw)
+            out[t] = col_hashes[i[t]] % nw
         else:
-            out[t] = np.int64(row_hashes[u[t]] % up) * q + np.int64(col_hashes[i[t]] % uq)
-    return out
+            out[t] = (row_hashes[u[t]] % up) * uq + col_hashes[i[t]] % uq
 
 
 @njit(cache=True, nogil=True)
-def _group(owner, counts, arrays_u, arrays_i, arrays_v, out_u, out_i, out_v):
-    """Counting sort of the triples by owner (stable: file order within each owner)."""
+def _group(owner, counts, values, out):
+    """``values`` grouped by owner into ``out`` (a stable counting sort: file order within each owner)."""
     start = np.zeros(counts.shape[0], dtype=np.int64)
     acc = 0
     for w in range(counts.shape[0]):
         start[w] = acc
         acc += counts[w]
     for t in range(owner.shape[0]):
-        k = start[owner[t]]
-        out_u[k] = arrays_u[t]
-        out_i[k] = arrays_i[t]
-        out_v[k] = arrays_v[t]
-        start[owner[t]] = k + 1
+        w = owner[t]
+        out[start[w]] = values[t]
+        start[w] += 1
+
+
+def _send_to_owners(comm, values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    grouped = np.empty_like(values)
+    _group(owner, counts, values, grouped)
+    return _alltoallv(comm, grouped, counts, values.dtype)
 
 
 def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "error",
@@ -115,20 +117,19 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
         row_vocab, (u,) = build_vocabulary(comm, [scanned.rows], [scanned.row_ids])
         col_vocab, (i,) = build_vocabulary(comm, [scanned.cols], [scanned.col_ids])
     values, bad = scanned.values, scanned.bad_lines
-    del scanned
+    del scanned  # the int64 keys: the rows replace them
     rowtype = np.result_type(u.dtype, i.dtype)
     u, i = u.astype(rowtype, copy=False), i.astype(rowtype, copy=False)
     p, q = grid_shape(nworker)
-    owner = _owners(u, i, row_vocab.hashes, col_vocab.hashes, {"fmap": 1, "smap": 2, "fsmap": 3}[pattern],
-                    nworker, p, q)
+    owner = np.empty(len(values), dtype=np.uint16 if nworker <= 1 << 16 else np.uint32)
+    _owners(u, i, row_vocab.hashes, col_vocab.hashes, {"fmap": 1, "smap": 2, "fsmap": 3}[pattern], nworker, p, q,
+            owner)
     counts = np.bincount(owner, minlength=nworker)
-    send_u, send_i, send_v = np.empty_like(u), np.empty_like(i), np.empty_like(values)
-    _group(owner, counts, u, i, values, send_u, send_i, send_v)
-    del owner, u, i, values
-    got_u = _alltoallv(comm, send_u, counts, rowtype)
-    del send_u
-    got_i = _alltoallv(comm, send_i, counts, rowtype)
-    del send_i
-    got_v = _alltoallv(comm, send_v, counts, np.float64)
-    del send_v
+    # one array at a time, each freed once sent: at most one extra copy of one array is alive
+    got_u = _send_to_owners(comm, u, owner, counts)
+    del u
+    got_i = _send_to_owners(comm, i, owner, counts)
+    del i
+    got_v = _send_to_owners(comm, values, owner, counts)
+    del values, owner
     return RatingsShare(got_u, got_i, got_v, row_vocab, col_vocab, bad)

@@ -1,0 +1,53 @@
+"""Run under mpiexec: each rank loads its share with data.share.load_share and checks it against the
+Python reference (every line parsed by parse_ratings, then partition()); exits 1 on a mismatch.
+
+argv: pattern on_bad_line weight_required(0/1) shared_ids(0/1) file [file ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from parasol_hybrid.data import parse_ratings, partition, read_all_lines
+from parasol_hybrid.data.share import load_share
+from parasol_hybrid.errors import InputError
+
+
+def main() -> int:
+    pattern, policy, weight_required, shared = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
+    files = [Path(f) for f in sys.argv[5:]]
+    comm = MPI.COMM_WORLD
+    try:
+        got = load_share(comm, files, pattern, on_bad_line=policy, weight_required=weight_required,
+                         shared_ids=shared)
+    except InputError as exc:
+        print(f"InputError: {exc}", flush=True)
+        return 3
+    everything = parse_ratings(read_all_lines(files), on_bad_line=policy, weight_required=weight_required)
+    ref = partition(everything, pattern, comm.rank, comm.size)
+    rows = sorted(set(everything.rows.tolist()) | (set(everything.cols.tolist()) if shared else set()))
+    cols = rows if shared else sorted(set(everything.cols.tolist()))
+    problems = []
+    if list(got.row_ids) != rows:
+        problems.append(f"row vocabulary {list(got.row_ids)[:8]} != {rows[:8]}")
+    if list(got.col_ids) != cols:
+        problems.append(f"column vocabulary {list(got.col_ids)[:8]} != {cols[:8]}")
+    if list(got.rows) != list(ref.rows) or list(got.cols) != list(ref.cols):
+        problems.append(f"triples {list(zip(got.rows, got.cols))[:6]} != {list(zip(ref.rows, ref.cols))[:6]}")
+    if not np.array_equal(got.values.view(np.int64), ref.values.view(np.int64)):
+        problems.append("weights differ")
+    if comm.allreduce(got.bad_lines) != everything.bad_lines:
+        problems.append(f"bad lines {comm.allreduce(got.bad_lines)} != {everything.bad_lines}")
+    if got.u.dtype != np.int32:
+        problems.append(f"rows are {got.u.dtype}, not int32")
+    for p in problems:
+        print(f"rank {comm.rank}: {p}", flush=True)
+    return 1 if comm.allreduce(len(problems)) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
