@@ -3,7 +3,10 @@
 Input: lines ``user item rating`` (tabs, commas or spaces; ids are any
 strings). Every worker trains Hogwild-style, in place, on its part of the
 ratings (partitioned by user with ``fmap``), on the user and item factor
-tables that the node's workers share.
+tables that the node's workers share. A worker shuffles its ratings once;
+each round visits them in blocks of ``BLOCK`` consecutive ratings, the
+blocks in a new random order (and a new random start), so the rating arrays
+are read sequentially and a round costs the same per rating at 1 M or 100 M.
 
 Outputs in ``output``: ``P.npy``, ``Q.npy`` (factors), ``bu.npy``, ``bi.npy``
 (biases), ``users.txt``, ``items.txt`` (the ids of the rows, in order),
@@ -23,12 +26,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mf_kernels import index_of, sgd_epoch, sse  # noqa: E402
+from mf_kernels import index_of, sgd_blocks, sse  # noqa: E402
 
 from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
+
+#: ratings visited consecutively in a round (16 KiB of each rating array): a pass reads the ratings
+#: sequentially, block by block, in a random block order, so it costs the same per rating at any size
+BLOCK = 1024
 
 #: rows of the ring of per-round training sums; a worker may run at most this many rounds ahead of the
 #: rounds the master has shown (SSP bounds the lead by the staleness; a lapped row shows no figure)
@@ -50,7 +57,10 @@ class MF(paralg):
         cfg = self.cfg
         part = self.load(pattern=cfg.pattern)
         users, items = part.row_ids, part.col_ids  # the job's ids, sorted as strings: row r is users[r]
-        u, i, r = part.u, part.i, part.values
+        # shuffled once (each round then visits blocks of consecutive ratings in a new random order)
+        perm = np.random.default_rng([cfg.seed, self.worker_id, 1 << 20]).permutation(len(part.values))
+        u, i, r = part.u[perm], part.i[perm], part.values[perm]
+        del perm, part
         n_total = self.allreduce(len(r))
         mu = self.allreduce(float(r.sum())) / max(n_total, 1)
         self._n_total = n_total
@@ -77,7 +87,8 @@ class MF(paralg):
             return float(np.sqrt(sse(P.shards, Q.shards, BU.shards, BI.shards, *test, mu) / len(test[2])))
 
         # compile (or load from numba's cache) before the clock starts: seconds measure training
-        sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, np.zeros(0, np.int64), mu, cfg.alpha, cfg.beta)
+        sgd_blocks(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, np.zeros(0, np.int64), BLOCK, 0, mu, cfg.alpha,
+                   cfg.beta)
         test_rmse()
         if self.start_round and self.is_master:  # rounds the interrupted run had not shown: not shown again
             everything = np.arange(STATS_ROWS)
@@ -88,8 +99,10 @@ class MF(paralg):
         base = self.clocks.clock - self.start_round  # clocks not counted as rounds (a cluster sync() is one)
         for rnd in range(self.start_round, cfg.rounds):
             rng = np.random.default_rng([cfg.seed, self.worker_id, rnd])  # per round: resumable
-            order = rng.permutation(len(r)).astype(np.int64, copy=False)
-            err = sgd_epoch(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, order, mu, cfg.alpha, cfg.beta)
+            blocks = rng.permutation(-(-len(r) // BLOCK)).astype(np.int64, copy=False)
+            offset = int(rng.integers(len(r))) if len(r) else 0
+            err = sgd_blocks(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, blocks, BLOCK, offset, mu, cfg.alpha,
+                             cfg.beta)
             stats.push([rnd % STATS_ROWS], [[err, float(len(r))]])
             self.clock()
             if self.is_master:

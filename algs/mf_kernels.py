@@ -45,6 +45,47 @@ def sgd_epoch(P, Q, BU, BI, users, items, ratings, order, mu, lr, reg):
 
 
 @njit(cache=True, nogil=True)
+def sgd_blocks(P, Q, BU, BI, users, items, ratings, blocks, block, offset, mu, lr, reg):
+    """:func:`sgd_epoch` over the ratings in blocks of ``block`` consecutive ones (starting at ``offset``,
+    wrapping around), the blocks in the order ``blocks``: the rating arrays are read sequentially (one cache
+    miss per 8 ratings instead of three per rating), so a pass costs the same per rating at 1 M or 100 M.
+    The ratings are shuffled once when loaded; ``blocks`` and ``offset`` change every round."""
+    n = ratings.shape[0]
+    SP = len(P)
+    SQ = len(Q)
+    k = P[0].shape[1]
+    sse = 0.0
+    for b in range(blocks.shape[0]):
+        lo = blocks[b] * block
+        hi = min(lo + block, n)
+        for s in range(lo, hi):
+            t = s + offset
+            if t >= n:
+                t -= n
+            u = users[t]
+            i = items[t]
+            pu = P[u % SP]
+            ru = u // SP
+            qi = Q[i % SQ]
+            ri = i // SQ
+            bu = BU[u % SP]
+            bi = BI[i % SQ]
+            pred = mu + bu[ru, 0] + bi[ri, 0]
+            for j in range(k):
+                pred += pu[ru, j] * qi[ri, j]
+            err = ratings[t] - pred
+            sse += err * err
+            bu[ru, 0] += lr * (err - reg * bu[ru, 0])
+            bi[ri, 0] += lr * (err - reg * bi[ri, 0])
+            for j in range(k):
+                p = pu[ru, j]
+                q = qi[ri, j]
+                pu[ru, j] = p + lr * (err * q - reg * p)
+                qi[ri, j] = q + lr * (err * p - reg * q)
+    return sse
+
+
+@njit(cache=True, nogil=True)
 def sse(P, Q, BU, BI, users, items, ratings, mu):
     """Sum of squared errors of the current model on (users, items, ratings); id -1 means unseen."""
     SP = len(P)

@@ -258,8 +258,8 @@ def _mf_figures(result: dict, sizes: list[int], params: dict) -> None:
         entry["pandas_seconds_per_10M"] = [s * per10 if s is not None else None for s in pandas_s]
         rate = [j.get("ratings_per_second") for j in jobs]
         if base is not None:
-            base_rate = median([j["ratings_per_second"] for j in base["runs"]["job"] if j and j.get("ratings_per_second")]
-                               or [0.0])
+            base_rates = [j["ratings_per_second"] for j in base["runs"]["job"] if j and j.get("ratings_per_second")]
+            base_rate = median(base_rates or [0.0])
             goal = label == last and label != first
             figs["rate_vs_smallest"] = _fig(rate, [base_rate or None] * len(rate), "ratings/s", others,
                                             goal=">= 1" if goal else None, met=(lambda x: x >= 1.0) if goal else None)
@@ -329,10 +329,12 @@ def _lr(workdir: Path, params: dict, direct: bool, has_sklearn: bool, result: di
                                     "seconds", others),
             "seconds_per_round": _fig([j.get("seconds_per_round") for j in jobs], [1.0] * len(jobs),
                                       "seconds per round (no limit)", others),
-            "test_logloss": _fig([j.get("test_logloss") for j in jobs], [data.meta["test"]["oracle_logloss"]] * len(jobs),
+            "test_logloss": _fig([j.get("test_logloss") for j in jobs],
+                                 [data.meta["test"]["oracle_logloss"]] * len(jobs),
                                  "test log-loss (limit: the true model)", [0.0] * len(jobs))}
     result["lr"] = {"rows": n, "bits": bits, "nonzeros": data.meta["train"]["nonzeros"],
-                    "file_bytes": data.meta["train"]["bytes"], "oracle_test_logloss": data.meta["test"]["oracle_logloss"],
+                    "file_bytes": data.meta["train"]["bytes"],
+                    "oracle_test_logloss": data.meta["test"]["oracle_logloss"],
                     "hyper": LR_HYPER, "runs": runs, "figures": figs}
     for key, fig in figs.items():
         if fig is not None:

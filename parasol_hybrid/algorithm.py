@@ -528,9 +528,11 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             return scan_ratings(files, self.worker_id, self.nworker, on_bad_line=policy,
                                 weight_required=weight_required).as_ratings()
         if format == "libsvm":
-            return data.parse_libsvm(lines, on_bad_line=policy)
+            from .data.scan_text import scan_libsvm
+            return scan_libsvm(files, self.worker_id, self.nworker, on_bad_line=policy)
         if format == "words":
-            return data.count_words(lines)
+            from .data.scan_text import scan_words
+            return scan_words(files, self.worker_id, self.nworker)
         raise InputError(f"unknown load format {format!r} (known: lines, ratings, libsvm, words)")
 
     # ------------------------------------------------------------ output

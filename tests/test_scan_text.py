@@ -229,7 +229,9 @@ def _check_words(files, nworker, chunk_bytes=1 << 20):
     total = Counter()
     for worker in range(nworker):
         got = scan_words(files, worker, nworker, chunk_bytes=chunk_bytes)
-        assert got == count_words(read_lines(files, worker, nworker))
+        want = count_words(read_lines(files, worker, nworker))
+        assert got == want
+        assert list(got) == list(want)  # the same order too: first appearance
         assert all(type(w) is str for w in got)
         total.update(got)
     assert total == count_words(read_lines(files, 0, 1))

@@ -23,7 +23,6 @@ compared on a hit); a Python ``str`` is built once per distinct word.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -305,16 +304,34 @@ def _scan_libsvm_chunk(chunk: Chunk, skip: bool) -> tuple[np.ndarray, np.ndarray
             state[1] = nnz + k
             indptr[rows + 1] = nnz + k
         pos = end + 1
-    return labels[:rows].copy(), indptr[:rows + 1].copy(), indices[:nnz].copy(), values[:nnz].copy(), bad
+    for array, size in ((labels, rows), (indptr, rows + 1), (indices, nnz), (values, nnz)):
+        array.resize(size, refcheck=False)  # shrink in place: the bounds were from a byte count
+    return labels, indptr, indices, values, bad
+
+
+@njit(cache=True, nogil=True)
+def _gather_fields(data, pending):
+    """The texts ``data[start:end]`` of the ``pending`` rows ``(k, start, end)``, joined by spaces."""
+    size = 0
+    for j in range(pending.shape[0]):
+        size += pending[j, 2] - pending[j, 1] + 1
+    out = np.empty(size, dtype=np.uint8)
+    at = 0
+    for j in range(pending.shape[0]):
+        length = pending[j, 2] - pending[j, 1]
+        out[at:at + length] = data[pending[j, 1]:pending[j, 2]]
+        out[at + length] = 32
+        at += length + 1
+    return out
 
 
 def _resolve(data: np.ndarray, values: np.ndarray, pending: np.ndarray) -> None:
     """``values[k] = float(data[start:end])`` for each pending ``(k, start, end)`` (Python's rounding)."""
-    for k, start, end in pending.tolist():
-        value = float(data[start:end].tobytes())
-        if not math.isfinite(value):  # pragma: no cover - _parse_number only defers finite decimals
-            raise AssertionError(f"deferred value {value!r} is not finite")
-        values[k] = value
+    texts = _gather_fields(data, pending).tobytes().split()
+    converted = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+    if not np.isfinite(converted).all():  # pragma: no cover - _parse_number only defers finite decimals
+        raise AssertionError("a deferred value is not finite")
+    values[pending[:, 0]] = converted
 
 
 def scan_libsvm(files: Sequence[Path], worker: int, nworker: int, on_bad_line: str = "error", *,

@@ -5,7 +5,8 @@ A fresh run pushes ``rounds`` rounds of :func:`deltas` (a checkpoint every ``che
 worker checks that a negative key is refused. A run with ``--resume`` declares the same table and pushes the
 rounds after the checkpoint's. At the end every worker writes ``pull_w<worker>.npy`` (its pull of
 :func:`query_keys`) and the master saves the table (``big.npz``). The test builds what they must hold with a
-Python dict fed by the same :func:`deltas`.
+Python dict fed by the same :func:`deltas`. Pushes and pulls to the other node's shard travel in messages
+of 8 keys (``MESSAGE_BYTES``), so their cutting into messages is tested too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import numpy as np
 
 from parasol_hybrid import paralg, run
 from parasol_hybrid.errors import TableError
+from parasol_hybrid.tables import sparse as sparse_module
+
+# Messages of 8 keys to the other node's server: every push and pull there is cut into many messages.
+sparse_module.MESSAGE_BYTES = 8 * (8 + 2 * 8)
 
 CAPACITY = 1024
 DIM = 2
