@@ -60,11 +60,11 @@ class MF(paralg):
         # shuffled once (each round then visits blocks of consecutive ratings in a new random order)
         perm = np.random.default_rng([cfg.seed, self.worker_id, 1 << 20]).permutation(len(part.values))
         u, i, r = part.u[perm], part.i[perm], part.values[perm]
+        bad = self.allreduce(int(part.bad_lines))
         del perm, part
         n_total = self.allreduce(len(r))
         mu = self.allreduce(float(r.sum())) / max(n_total, 1)
         self._n_total = n_total
-        bad = self.allreduce(int(getattr(part, "bad_lines", 0)))
 
         k = cfg.k
         P = self.table("P", (len(users), k), "float32", "normal", std=cfg.init_std)
