@@ -30,7 +30,7 @@ MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
 
 TOKENS = ["1", "2", "10", "007", "0", "a", "b,", "#x", "3.5", "-0", "1e3", "1e", "inf", "nan", "1_0", "0x1", "5.",
           "\u3002", ".5", "-.5e-3", "1.2345678901234567", "4\r", "\u00e9", "9" * 20, "1e400", "\x1f", "",
-          "\u00a0", "12345678901234567890", "\xff"]
+          "\u00a0", "12345678901234567890", "\xff", "2147483646", "2147483647", "2147483648", "999999999999999999"]
 
 
 def _texts(keys: np.ndarray, table) -> list[str]:
@@ -133,6 +133,9 @@ def _ratings_file(path: Path, kind: str, n: int = 3000, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     if kind == "int":
         rows, cols = rng.integers(0, 400, n).astype(str), rng.integers(0, 60, n).astype(str)
+    elif kind == "big":  # ids at and above 2^31 (int64 keys), one column sparse enough for the sorted path
+        rows = (rng.integers(0, 400, n) + (1 << 31) - 200).astype(str)
+        cols = rng.integers(0, 1 << 50, n).astype(str)
     else:  # strings, integer-looking ids, non-canonical integers and utf-8 in one column
         names = [f"u{k}" for k in range(100)] + [str(k) for k in range(100)] + ["007", "-3", "\u00e9t\u00e9"]
         rows = np.array(names, dtype=object)[rng.integers(0, len(names), n)]
@@ -143,7 +146,7 @@ def _ratings_file(path: Path, kind: str, n: int = 3000, seed: int = 0) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["int", "mixed"])
+@pytest.mark.parametrize("kind", ["int", "mixed", "big"])
 @pytest.mark.parametrize("pattern, nworker", [("fmap", 1), ("fmap", 3), ("smap", 2), ("fsmap", 4)])
 def test_each_worker_gets_the_share_partition_gives(tmp_path, kind, pattern, nworker):
     a = _ratings_file(tmp_path / "a.txt", kind, seed=1)

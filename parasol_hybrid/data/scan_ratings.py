@@ -5,7 +5,7 @@
 and lines whose first field starts with ``#`` skipped; a weight must be a finite number; extra fields
 ignored; ``on_bad_line`` "error" names ``file:line``, "skip" counts), but it reads whole chunks of bytes
 (:mod:`parasol_hybrid.data.chunks`) and a numba kernel turns them into three arrays: the row and column
-ids as ``int64`` keys (an id that spells a canonical integer is its value — the fast path, no table; any
+ids as ``int32`` keys (``int64`` once a key needs it; an id that spells a canonical integer is its value — the fast path, no table; any
 other id is interned in an :class:`~parasol_hybrid.data.idhash.IdTable` per column and keyed ``-1 - code``)
 and the weight (``float64``). Python sees a line only when it is bad (to name it) or when the kernel cannot
 promise Python's exact answer: a byte outside ASCII (decoding, Unicode whitespace) or a number spelled in a
@@ -31,7 +31,7 @@ from parasol_hybrid.errors import InputError
 
 __all__ = ["ScannedRatings", "scan_ratings", "parse_number"]
 
-_DONE, _OUT_FULL, _GROW_ROWS, _GROW_COLS, _SLOW, _BAD = 0, 1, 2, 3, 4, 5
+_DONE, _OUT_FULL, _GROW_ROWS, _GROW_COLS, _SLOW, _BAD, _WIDEN = 0, 1, 2, 3, 4, 5, 6
 _POW10 = np.array([10.0 ** k for k in range(23)])
 
 
@@ -40,8 +40,8 @@ class ScannedRatings:
     """A worker's triples as parsed: each id as a key (its value when it spells a canonical integer, else
     ``-1 - code`` with ``code`` its local code in ``row_ids`` / ``col_ids``), and the weights."""
 
-    rows: np.ndarray  # int64 keys: the id's value if it is a canonical integer, else -1 - its code in row_ids
-    cols: np.ndarray  # int64 keys, the same way into col_ids
+    rows: np.ndarray  # keys (int32, int64 if one needs it): the id's value if it is a canonical integer, else
+    cols: np.ndarray  # -1 - its code in row_ids / col_ids
     values: np.ndarray  # float64
     row_ids: IdTable
     col_ids: IdTable
@@ -160,14 +160,15 @@ _CLASSES = _byte_classes()
 
 
 @njit(cache=True, nogil=True)
-def _scan(data, pos, need, rows, cols, vals, nout, bad, skip, pow10, classes,
+def _scan(data, pos, need, rows, cols, vals, nout, top, bad, skip, pow10, classes,
           r_slots, r_hashes, r_starts, r_ints, r_blob, r_state,
           c_slots, c_hashes, c_starts, c_ints, c_blob, c_state):
     """Parse lines from ``data[pos:]`` into ``rows[nout[0]:]`` ...; returns ``(pos, status, problem)``.
 
     Stops at the end (``_DONE``), when an output or id table is full, at a line Python must parse
     (``_SLOW``), or at a bad line when ``skip`` is False (``_BAD``; ``problem`` 1: too few fields, 2: bad
-    weight). ``pos`` is then the start of that line. One pass over each line: the first three fields are
+    weight), or at a key above ``top`` (``_WIDEN``: the keys need int64). ``pos`` is then the start of that
+    line. One pass over each line: the first three fields are
     delimited and, when they are plain digits, their value taken on the way.
     """
     n = data.shape[0]
@@ -237,6 +238,8 @@ def _scan(data, pos, need, rows, cols, vals, nout, bad, skip, pow10, classes,
             if c < 0:
                 return line, _GROW_COLS, 0
             c = -1 - c
+        if r > top or c > top or -1 - r > top or -1 - c > top:  # a key the output dtype cannot hold
+            return line, _WIDEN, 0
         k = nout[0]
         rows[k] = r
         cols[k] = c
@@ -264,11 +267,11 @@ def _count_newlines(data):
 
 
 class _Out:
-    """The growing output arrays."""
+    """The growing output arrays: keys ``int32`` (16 bytes a triple) until a key needs ``int64``."""
 
     def __init__(self, capacity: int):
-        self.rows = np.empty(capacity, dtype=np.int64)
-        self.cols = np.empty(capacity, dtype=np.int64)
+        self.rows = np.empty(capacity, dtype=np.int32)
+        self.cols = np.empty(capacity, dtype=np.int32)
         self.vals = np.empty(capacity, dtype=np.float64)
         self.n = np.zeros(1, dtype=np.int64)
 
@@ -286,7 +289,18 @@ class _Out:
             setattr(self, name, new)
             del old
 
+    @property
+    def top(self) -> int:
+        """The largest magnitude a key may have in the current dtype."""
+        return int(np.iinfo(self.rows.dtype).max) - 1
+
+    def widen(self) -> None:
+        """Keys as ``int64`` from now on."""
+        self.rows, self.cols = self.rows.astype(np.int64), self.cols.astype(np.int64)
+
     def append(self, r: int, c: int, v: float) -> None:
+        if max(abs(r), abs(c)) > self.top:
+            self.widen()
         self.reserve(1)
         k = int(self.n[0])
         self.rows[k], self.cols[k], self.vals[k] = r, c, v
@@ -337,12 +351,15 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
         out.reserve(lines)
         pos = 0
         while pos < len(data):
-            pos, status, problem = _scan(data, pos, need, out.rows, out.cols, out.vals, out.n, bad, skip, _POW10, _CLASSES,
+            pos, status, problem = _scan(data, pos, need, out.rows, out.cols, out.vals, out.n, out.top, bad, skip,
+                                         _POW10, _CLASSES,
                                          *row_ids.arrays, *col_ids.arrays)
             if status == _DONE:
                 break
             if status == _OUT_FULL:
                 out.reserve(1 << 16)
+            elif status == _WIDEN:
+                out.widen()
             elif status == _GROW_ROWS:
                 row_ids.grow(_line_end(data, pos) - pos)
             elif status == _GROW_COLS:
