@@ -45,6 +45,9 @@ from parasol_hybrid import InputError, Option, paralg, run
 from parasol_hybrid.checkpoint import refuse_option
 from parasol_hybrid.config import non_negative, positive
 from parasol_hybrid import data as loaders
+from parasol_hybrid.data.scan_text import parse_regression, scan_libsvm
+
+__all__ = ["Lasso", "parse_regression", "load_regression"]
 
 FLAGS = 2  # the master's decisions that travel with each round's sums
 RESTART, STOP = 0, 1
@@ -53,47 +56,12 @@ RESTART, STOP = 0, 1
 # ---------------------------------------------------------------- input
 
 
-def parse_regression(lines, on_bad_line: str = "error"):
-    """Parse ``target idx:val ...`` lines (real targets) into CSR arrays.
-
-    Returns ``(targets, indptr, indices, data, n_features, bad_lines)``. Blank
-    lines and text after ``#`` are ignored; a line whose target or features
-    are malformed raises :class:`InputError` naming the file and line, or is
-    skipped and counted with ``on_bad_line="skip"``.
-    """
-    if on_bad_line not in loaders.BAD_LINE_POLICIES:
-        raise InputError(f"on_bad_line must be one of {list(loaders.BAD_LINE_POLICIES)}, got {on_bad_line!r}")
-    targets, indptr, indices, data = [], [0], [], []
-    bad = 0
-    for line in lines:
-        fields = line.text.split("#", 1)[0].split()
-        if not fields:
-            continue
-        problem = None
-        try:
-            target = float(fields[0])
-            feats = [f.split(":") for f in fields[1:]]
-            idx = [int(k) for k, _ in feats]
-            val = [float(v) for _, v in feats]
-        except ValueError:
-            problem = "expected 'target idx:val idx:val ...' with a numeric target and integer indices"
-        else:
-            if not np.isfinite(target) or not np.all(np.isfinite(val)):
-                problem = "the target and the values must be finite numbers"
-            elif any(k < 0 for k in idx):
-                problem = "feature indices must be non-negative"
-        if problem is not None:
-            if on_bad_line == "error":
-                raise InputError(f"{line.path}:{line.lineno}: {problem} ({line.text[:80]!r})")
-            bad += 1
-            continue
-        targets.append(target)
-        indices.extend(idx)
-        data.extend(val)
-        indptr.append(len(indices))
-    indices = np.array(indices, dtype=np.int64)
-    return (np.array(targets, dtype=np.float64), np.array(indptr, dtype=np.int64), indices,
-            np.array(data, dtype=np.float64), int(indices.max()) + 1 if len(indices) else 0, bad)
+def load_regression(alg: paralg):
+    """This worker's rows of ``input`` as ``(targets, indptr, indices, data, n_features, bad_lines)``:
+    ``parse_regression`` of its byte range, parsed by the compiled libsvm scanner with real targets."""
+    rows = scan_libsvm(loaders.expand_inputs(alg.cfg.input), alg.worker_id, alg.nworker, alg.cfg.on_bad_line,
+                       labels="real")
+    return rows.labels, rows.indptr, rows.indices, rows.data, rows.n_features, rows.bad_lines
 
 
 # ---------------------------------------------------------------- kernels
@@ -231,7 +199,7 @@ class Lasso(paralg):
 
     def solve(self) -> None:
         cfg = self.cfg
-        y, indptr, indices, data, nf, bad = parse_regression(self.load(format="lines"), cfg.on_bad_line)
+        y, indptr, indices, data, nf, bad = load_regression(self)
         d = self.allreduce(int(nf), op="max")
         n = self.allreduce(len(y))
         bad = self.allreduce(int(bad))
@@ -369,8 +337,8 @@ def _warm_up(d: int) -> None:
 
 def _score(cfg, w: np.ndarray, b: float) -> dict:
     """Test MSE and R^2 of ``X w + b`` on ``test_input`` (features beyond ``len(w)`` are ignored)."""
-    y, indptr, indices, data, _, _ = parse_regression(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
-                                                      cfg.on_bad_line)
+    rows = scan_libsvm(loaders.expand_inputs(cfg.test_input), 0, 1, cfg.on_bad_line, labels="real")
+    y, indptr, indices, data = rows.labels, rows.indptr, rows.indices, rows.data
     if len(y) == 0:
         return {"test_rows": 0}
     out = np.zeros(len(w) + 2)

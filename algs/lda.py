@@ -44,25 +44,54 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lda_kernels import (completion_log_likelihood, doc_log_likelihood, index_words, phi_of,  # noqa: E402
-                         sample_docs, seed_sampler, tokenize)
+from lda_kernels import (STOP_WORDS, completion_log_likelihood, doc_log_likelihood, index_words,  # noqa: E402
+                         phi_of, sample_docs, seed_sampler, tokenize)
 
 from parasol_hybrid import ConfigError, InputError, Option, paralg, run  # noqa: E402
 from parasol_hybrid.checkpoint import refuse_option  # noqa: E402
 from parasol_hybrid.config import non_negative, positive  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
+from parasol_hybrid.data.scan_text import Documents, scan_documents  # noqa: E402
 
 
 def read_documents(lines, stopwords: bool) -> list[list[str]]:
-    """The token lists of the non-blank lines."""
+    """The token lists of the non-blank lines (the Python spelling of :func:`scan_documents` plus
+    the stop words; the job uses the compiled one)."""
     return [tokenize(ln.text, stopwords) for ln in lines if ln.text.strip()]
+
+
+def kept_words(docs: Documents, stopwords: bool) -> np.ndarray:
+    """Which of ``docs.words`` are tokens (not stop words, when they are dropped)."""
+    if not stopwords:
+        return np.ones(len(docs.words), dtype=bool)
+    return np.fromiter((w not in STOP_WORDS for w in docs.words), dtype=bool, count=len(docs.words))
+
+
+def document_rows(docs: Documents, vocab: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(doc_ptr, rows)``: the documents as rows of the sorted ``vocab`` (``index_words`` of each
+    document's tokens: words not in it, or not kept, dropped)."""
+    rows_of = np.full(len(docs.words), -1, dtype=np.int64)
+    if len(docs.words) and len(vocab):
+        w = np.asarray(docs.words, dtype=str)
+        pos = np.minimum(np.searchsorted(vocab, w), len(vocab) - 1)
+        found = (vocab[pos] == w) & keep
+        rows_of[found] = pos[found]
+    rows = rows_of[docs.codes]
+    hit = rows >= 0
+    kept_before = np.zeros(len(hit) + 1, dtype=np.int64)
+    np.cumsum(hit, out=kept_before[1:])
+    return kept_before[docs.doc_ptr], rows[hit]
+
+
+def split_documents(doc_ptr: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """The documents' rows as one array each."""
+    return np.split(rows, doc_ptr[1:-1]) if len(doc_ptr) > 1 else []
 
 
 class LDA(paralg):
@@ -90,29 +119,29 @@ class LDA(paralg):
         if self.start_round:
             raise ConfigError("lda cannot resume: the topic assignments are not part of a checkpoint")
         K = cfg.topics
-        docs_words = read_documents(self.load(format="lines"), cfg.stopwords)
-        vocab = self._vocabulary(docs_words)
+        mine = scan_documents(loaders.expand_inputs(cfg.input), self.worker_id, self.nworker)
+        keep = kept_words(mine, cfg.stopwords)
+        vocab = self._vocabulary(mine, keep)
         V = len(vocab)
         if V == 0:
             raise InputError("no word of the input is in the vocabulary (check min_count and the input)")
-        docs = [index_words(vocab, dw) for dw in docs_words]
-        doc_ptr = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum([len(d) for d in docs], out=doc_ptr[1:])
-        gwords = np.concatenate(docs) if docs else np.zeros(0, np.int64)
+        doc_ptr, gwords = document_rows(mine, vocab, keep)
+        del mine
+        D = len(doc_ptr) - 1  # this worker's documents
         keys = np.unique(gwords)
         words = np.searchsorted(keys, gwords).astype(np.int64)  # local rows
         keys = np.append(keys, V).astype(np.int64)  # + the totals row
         n_tokens = len(gwords)
         tokens = self.allreduce(n_tokens)
-        n_docs = self.allreduce(len(docs))
+        n_docs = self.allreduce(D)
 
         table = self.table("word_topic", (V + 1, K), "int64")
         stats = self.table("_lda_rounds", (max(cfg.rounds, 1), 2), "float64", exact=True)
 
         rng = np.random.default_rng([cfg.seed, self.worker_id])
         z = rng.integers(0, K, size=n_tokens).astype(np.int64)
-        ndk = np.zeros((len(docs), K), dtype=np.int64)
-        np.add.at(ndk, (np.repeat(np.arange(len(docs)), np.diff(doc_ptr)), z), 1)
+        ndk = np.zeros((D, K), dtype=np.int64)
+        np.add.at(ndk, (np.repeat(np.arange(D), np.diff(doc_ptr)), z), 1)
         delta = np.zeros((len(keys), K), dtype=np.int64)
         np.add.at(delta, (words, z), 1)
         delta[-1] = np.bincount(z, minlength=K)
@@ -125,14 +154,14 @@ class LDA(paralg):
         start = time.perf_counter()
         base = self.clocks.clock
         shown = 0
-        step = cfg.batch or max(len(docs), 1)
+        step = cfg.batch or max(D, 1)
         phi_sum, samples = np.zeros((K, V)), 0
         for rnd in range(cfg.rounds):
             seed_sampler((cfg.seed * 1_000_003 + self.worker_id * 7_919 + rnd) % (2**32))
-            for lo in range(0, len(docs), step):
+            for lo in range(0, D, step):
                 local = table.pull(keys)
                 delta[:] = 0
-                sample_docs(lo, min(lo + step, len(docs)), doc_ptr, words, z, ndk, local, delta, cfg.alpha,
+                sample_docs(lo, min(lo + step, D), doc_ptr, words, z, ndk, local, delta, cfg.alpha,
                             cfg.beta, vbeta, p)
                 self._push_changes(table, keys, delta)
             if (rnd + 1) % cfg.log_every == 0 or rnd + 1 == cfg.rounds:
@@ -191,14 +220,13 @@ class LDA(paralg):
                      f"{seconds:.2f} s")
         self.sync()
 
-    def _vocabulary(self, docs_words: list[list[str]]) -> np.ndarray:
+    def _vocabulary(self, docs: Documents, keep: np.ndarray) -> np.ndarray:
         """The sorted words of the whole input seen at least ``min_count`` times (collective)."""
-        local = Counter(w for doc in docs_words for w in doc)
-        everyone = self.vocabulary(list(local))
+        mine = [w for w, k in zip(docs.words, keep.tolist()) if k]
+        everyone = self.vocabulary(mine)
         counts = np.zeros(len(everyone), dtype=np.int64)
-        if local:
-            mine = list(local)
-            counts[index_words(everyone, mine)] = [local[w] for w in mine]
+        if mine:
+            counts[index_words(everyone, mine)] = docs.counts[keep]
         counts = self.allreduce(counts)
         return np.asarray(everyone[counts >= self.cfg.min_count], dtype=str)
 
@@ -219,13 +247,15 @@ class LDA(paralg):
 
     def _held_out(self, vocab: np.ndarray) -> list[np.ndarray]:
         """The word ids of the ``test_input`` documents (words outside the vocabulary dropped)."""
-        lines = loaders.read_all_lines(loaders.expand_inputs(self.cfg.test_input))
-        return [index_words(vocab, dw) for dw in read_documents(lines, self.cfg.stopwords)]
+        return self._all_docs(self.cfg.test_input, vocab)
 
     def _master_train_docs(self, vocab: np.ndarray) -> list[np.ndarray]:
         """The word ids of every training document (the master reads the whole ``input``)."""
-        lines = loaders.read_all_lines(loaders.expand_inputs(self.cfg.input))
-        return [index_words(vocab, dw) for dw in read_documents(lines, self.cfg.stopwords)]
+        return self._all_docs(self.cfg.input, vocab)
+
+    def _all_docs(self, spec, vocab: np.ndarray) -> list[np.ndarray]:
+        docs = scan_documents(loaders.expand_inputs(spec), 0, 1)
+        return split_documents(*document_rows(docs, vocab, kept_words(docs, self.cfg.stopwords)))
 
     def _topics_text(self, phi: np.ndarray, vocab: np.ndarray) -> str:
         """``topic<TAB>words``: the ``top_words`` most probable words of each topic (ties by word)."""

@@ -58,9 +58,12 @@ class MF(paralg):
         part = self.load(pattern=cfg.pattern)
         users, items = part.row_ids, part.col_ids  # the job's ids, sorted as strings: row r is users[r]
         # shuffled once (each round then visits blocks of consecutive ratings in a new random order)
-        perm = np.random.default_rng([cfg.seed, self.worker_id, 1 << 20]).permutation(len(part.values))
-        u, i, r = part.u[perm], part.i[perm], part.values[perm]
         bad = self.allreduce(int(part.bad_lines))
+        perm = np.arange(len(part.values), dtype=np.int32 if len(part.values) < 2 ** 31 else np.int64)
+        np.random.default_rng([cfg.seed, self.worker_id, 1 << 20]).shuffle(perm)
+        u, part.u = part.u[perm], None  # one array at a time: at most one extra copy is alive
+        i, part.i = part.i[perm], None
+        r, part.values = part.values[perm], None
         del perm, part
         n_total = self.allreduce(len(r))
         mu = self.allreduce(float(r.sum())) / max(n_total, 1)

@@ -6,6 +6,7 @@ time, ``float()``, ``str.split()``) and ``partition()`` over every line: the old
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -147,12 +148,15 @@ def _ratings_file(path: Path, kind: str, n: int = 3000, seed: int = 0) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["int", "mixed", "big"])
-@pytest.mark.parametrize("pattern, nworker", [("fmap", 1), ("fmap", 3), ("smap", 2), ("fsmap", 4)])
-def test_each_worker_gets_the_share_partition_gives(tmp_path, kind, pattern, nworker):
+@pytest.mark.parametrize("pattern, nworker, nodes", [("fmap", 1, None), ("fmap", 3, None), ("smap", 2, "0,0"),
+                                                     ("fsmap", 4, "0,1,0,1"), ("fmap", 3, "0,0,0")])
+def test_each_worker_gets_the_share_partition_gives(tmp_path, kind, pattern, nworker, nodes):
+    """``nodes``: the node of each rank (ranks of one node exchange through shared memory), None: MPI only."""
     a = _ratings_file(tmp_path / "a.txt", kind, seed=1)
     b = _ratings_file(tmp_path / "b.txt", kind, n=500, seed=2)
+    env = dict(os.environ, **({"SHARE_NODES": nodes} if nodes else {}))
     done = subprocess.run([MPIEXEC, "-n", str(nworker), sys.executable, str(JOB), pattern, "skip", "1", "0",
-                           str(a), str(b)], capture_output=True, text=True, timeout=100)
+                           str(a), str(b)], capture_output=True, text=True, timeout=100, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -3,9 +3,13 @@
 Typical use on one worker::
 
     files = expand_inputs("data/ratings/*.tsv")
-    ratings = parse_ratings(read_lines(files, worker, nworker))      # linesplit
-    # or read everything and keep this worker's share by id:
-    ratings = partition(parse_ratings(read_all_lines(files)), "fmap", worker, nworker)
+    ratings = scan_ratings(files, worker, nworker)          # linesplit, compiled (parse_ratings: the Python spec)
+    rows = scan_libsvm(files, worker, nworker)              # the same for libsvm
+    # a collective of the workers' communicator: this worker's share by id, parsed once and exchanged
+    share = load_share(comm, files, "fmap")
+
+The Python parsers (``parse_ratings``, ``parse_libsvm``, ``count_words`` over ``read_lines``) define the
+semantics; the compiled ones (``scan_*``) give the same results from the bytes of the worker's range.
 """
 
 from parasol_hybrid.data.files import expand_inputs
@@ -19,6 +23,10 @@ from parasol_hybrid.data.parsers import (
     parse_ratings,
     tokenize,
 )
+from parasol_hybrid.data.chunks import Chunk, read_chunks
+from parasol_hybrid.data.scan_ratings import ScannedRatings, scan_ratings
+from parasol_hybrid.data.scan_text import scan_libsvm, scan_words
+from parasol_hybrid.data.share import RatingsShare, load_share
 from parasol_hybrid.data.partition import (
     PATTERNS,
     grid_shape,
@@ -47,4 +55,12 @@ __all__ = [
     "owner",
     "select",
     "partition",
+    "Chunk",
+    "read_chunks",
+    "ScannedRatings",
+    "scan_ratings",
+    "scan_libsvm",
+    "scan_words",
+    "RatingsShare",
+    "load_share",
 ]

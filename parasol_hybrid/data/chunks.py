@@ -94,9 +94,11 @@ def _rfind_newline(data):
     return -1
 
 
-def _read_block(f, n: int) -> np.ndarray:
-    buf = np.empty(n, dtype=np.uint8)
-    got = f.readinto(memoryview(buf))
+def _read_block(f, n: int, buf: np.ndarray | None = None) -> np.ndarray:
+    """Up to ``n`` bytes from ``f`` (into ``buf`` when given: it is at least ``n`` long)."""
+    if buf is None:
+        buf = np.empty(n, dtype=np.uint8)
+    got = f.readinto(memoryview(buf)[:n])
     return buf[:got or 0]
 
 
@@ -115,15 +117,16 @@ def _to_line_end(f, block: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _read_piece(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[Chunk]:
-    """The lines of ``path`` that start in ``[start, end)``, in chunks of about ``chunk_bytes``."""
+def _read_piece(path: Path, start: int, end: int, chunk_bytes: int, buf: np.ndarray | None) -> Iterator[Chunk]:
+    """The lines of ``path`` that start in ``[start, end)``, in chunks of about ``chunk_bytes`` (read into
+    ``buf`` when given)."""
     with open(path, "rb", buffering=0) as f:
         pos = _line_start_at_or_after(f, start)
         if pos is None or pos >= end:
             return
         f.seek(pos)
         while pos < end:
-            block = _read_block(f, chunk_bytes)
+            block = _read_block(f, chunk_bytes, buf)
             if len(block) == 0:
                 return
             last = end - 1 - pos  # the index in ``block`` of the range's last byte
@@ -142,18 +145,24 @@ def _read_piece(path: Path, start: int, end: int, chunk_bytes: int) -> Iterator[
 
 
 def read_chunks(files: Sequence[Path], worker: int, nworker: int,
-                chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """The lines of ``files`` that belong to ``worker`` of ``nworker``, as :class:`Chunk` s in file order."""
+                chunk_bytes: int = CHUNK_BYTES, reuse: bool = False) -> Iterator[Chunk]:
+    """The lines of ``files`` that belong to ``worker`` of ``nworker``, as :class:`Chunk` s in file order.
+
+    With ``reuse``, every chunk is read into the same buffer: a chunk's ``data`` is valid only until the
+    next chunk is asked for (a consumer that parses each chunk before the next saves the page faults of a
+    fresh buffer per chunk, which on a VM cost as much as the parsing).
+    """
     _check_worker(worker, nworker)
     if chunk_bytes < 1:
         raise ConfigError(f"chunk_bytes must be at least 1, got {chunk_bytes}")
     pieces = byte_ranges(files, nworker)[worker]
-    return _chunks_of(pieces, chunk_bytes)
+    return _chunks_of(pieces, chunk_bytes, reuse)
 
 
-def _chunks_of(pieces, chunk_bytes: int) -> Iterator[Chunk]:
+def _chunks_of(pieces, chunk_bytes: int, reuse: bool) -> Iterator[Chunk]:
+    buf = np.empty(chunk_bytes, dtype=np.uint8) if reuse and pieces else None  # pages touched only as read
     for path, start, end in pieces:
         try:
-            yield from _read_piece(Path(path), start, end, chunk_bytes)
+            yield from _read_piece(Path(path), start, end, chunk_bytes, buf)
         except OSError as exc:
             raise InputError(f"cannot read input file {str(path)!r}: {exc.strerror}") from exc

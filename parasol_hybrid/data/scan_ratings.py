@@ -339,7 +339,7 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
     out = _Out(1 << 16)
     row_ids, col_ids = IdTable(), IdTable()
     bad = np.zeros(1, dtype=np.int64)
-    kw = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
+    kw = {"reuse": True} if chunk_bytes is None else {"chunk_bytes": chunk_bytes, "reuse": True}
     range_bytes = sum(end - start for _, start, end in byte_ranges(files, nworker)[worker])
     seen_bytes = 0
     for chunk in read_chunks(files, worker, nworker, **kw):

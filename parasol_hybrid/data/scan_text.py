@@ -13,28 +13,35 @@ Python parser for that one line, so results and error messages stay identical.
 A value is computed in the kernel only where that is exact (integer mantissa
 < 2^53 and decimal exponent within ±22: one IEEE multiply or divide by an exact
 power of ten, hence bit-identical to ``float()``); any other decimal value is
-converted by Python ``float()`` for that field.
+converted by Python ``float()`` for that field. With ``labels="real"`` (regression, Lasso's
+input) the first field is any finite number, kept as written, and the Python parser of the lines
+the kernel does not understand is :func:`parse_regression`, with its rules and messages.
 
 words: a word is a maximal run of ``[-a-zA-Z0-9_]`` (bytes >= 0x80 are
 separators, as the replacement characters of ``count_words`` are). Counting
 uses an open-addressing hash table over the word bytes (64-bit hash, bytes
 compared on a hit); a Python ``str`` is built once per distinct word.
+
+documents (LDA's input, :func:`scan_documents`): one document per non-blank line, its tokens the
+runs of letters of the lower-cased line, each token a code into the distinct words of the range.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from numba import njit
 
 from parasol_hybrid.data.chunks import CHUNK_BYTES, Chunk, read_chunks
 from parasol_hybrid.data.lines import Line
-from parasol_hybrid.data.parsers import LibSVM, _check_policy, parse_libsvm
+from parasol_hybrid.data.parsers import BAD_LINE_POLICIES, LibSVM, _check_policy, parse_libsvm
+from parasol_hybrid.errors import ConfigError, InputError
 
-__all__ = ["scan_libsvm", "scan_words", "word_keys"]
+__all__ = ["scan_libsvm", "parse_regression", "scan_words", "word_keys", "Documents", "scan_documents"]
 
 # ------------------------------------------------------------------ byte classes
 
@@ -176,12 +183,14 @@ def _line_end(data, i, n):
 
 
 @njit(cache=True, nogil=True)
-def _libsvm_lines(data, pos, labels, indptr, indices, values, pending, state):
+def _libsvm_lines(data, pos, real, labels, indptr, indices, values, pending, state):
     """Parse libsvm lines of ``data`` from ``pos`` into the CSR arrays, until a line needs Python.
 
+    ``real``: a label is any finite number, kept as it is (else: 0, 1, -1 or +1, normalised to 0/1).
     ``state`` holds ``[rows, nnz, npending, line_start, line_end]``: rows and non-zeros written so far
-    (``indptr[rows] == nnz``), pending fields (``pending[j] = (k, start, end)``: ``values[k]`` is
-    ``float(data[start:end])``), and the bounds of the line that stopped the scan. Returns ``_DONE``
+    (``indptr[rows] == nnz``), pending fields (``pending[j] = (k, start, end)``: ``values[k]``, or
+    ``labels[-1 - k]`` when ``k < 0``, is ``float(data[start:end])``), and the bounds of the line that
+    stopped the scan. Returns ``_DONE``
     (all lines parsed), ``_FALLBACK`` (the line at ``state[3:5]`` is for the Python parser; nothing of
     it was written), or ``_PENDING_FULL`` (``pending`` is full; the line at ``state[3]`` is not written).
     """
@@ -198,11 +207,26 @@ def _libsvm_lines(data, pos, labels, indptr, indices, values, pending, state):
         if i >= n or data[i] == 10 or data[i] == 35:  # blank or comment line
             pos = _line_end(data, i, n) + 1
             continue
+        label_start = i
         kind, label, i = _parse_number(data, i, n)
-        ok = kind == _EXACT and (label == 1.0 or label == 0.0 or label == -1.0)
         row_nnz = nnz
         row_pend = npend
         status = _DONE
+        if not real:
+            ok = kind == _EXACT and (label == 1.0 or label == 0.0 or label == -1.0)
+            label = 1.0 if label == 1.0 else 0.0
+        else:
+            ok = kind != _UNSURE
+            if kind == _PENDING:
+                if npend == cap:
+                    status = _PENDING_FULL
+                    ok = False
+                else:
+                    pending[npend, 0] = -1 - rows
+                    pending[npend, 1] = label_start
+                    pending[npend, 2] = i
+                    npend += 1
+                    label = np.nan
         while ok:
             while i < n and _WHITESPACE[data[i]] == 1:
                 i += 1
@@ -235,7 +259,7 @@ def _libsvm_lines(data, pos, labels, indptr, indices, values, pending, state):
             nnz += 1
             i = end
         if ok:
-            labels[rows] = 1.0 if label == 1.0 else 0.0
+            labels[rows] = label
             rows += 1
             indptr[rows] = nnz
             pos = _line_end(data, i, n) + 1
@@ -262,8 +286,9 @@ def _line_text(data: np.ndarray, start: int, end: int) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
-def _scan_libsvm_chunk(chunk: Chunk, skip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """(labels, indptr, indices, values, bad lines) of one chunk."""
+def _scan_libsvm_chunk(chunk: Chunk, skip: bool, real: bool
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(labels, indptr, indices, values, bad lines) of one chunk (``real``: real-valued labels)."""
     data = chunk.data
     newlines, colons = _count_newlines_colons(data)
     max_rows = newlines + 1
@@ -276,10 +301,10 @@ def _scan_libsvm_chunk(chunk: Chunk, skip: bool) -> tuple[np.ndarray, np.ndarray
     bad = 0
     pos = 0
     while True:
-        status = _libsvm_lines(data, pos, labels, indptr, indices, values, pending, state)
+        status = _libsvm_lines(data, pos, real, labels, indptr, indices, values, pending, state)
         rows, nnz, npend, start, end = (int(v) for v in state)
         if status == _PENDING_FULL or (status == _DONE and npend):
-            _resolve(data, values, pending[:npend])
+            _resolve(data, labels, values, pending[:npend])
             state[2] = 0
             if status == _PENDING_FULL and npend == 0:  # one line has more such fields than the buffer
                 pending = np.empty((2 * len(pending), 3), dtype=np.int64)
@@ -289,10 +314,11 @@ def _scan_libsvm_chunk(chunk: Chunk, skip: bool) -> tuple[np.ndarray, np.ndarray
             break
         # _FALLBACK: the Python parser decides this one line
         text = _line_text(data, start, end)
-        one = parse_libsvm([Line(chunk.path, 0, text)], on_bad_line="skip")
+        python = _parse_real if real else parse_libsvm
+        one = python([Line(chunk.path, 0, text)], on_bad_line="skip")
         if one.bad_lines:
             if not skip:
-                parse_libsvm([Line(chunk.path, chunk.lineno(start), text)], on_bad_line="error")
+                python([Line(chunk.path, chunk.lineno(start), text)], on_bad_line="error")
                 raise AssertionError("unreachable: the line was bad")  # pragma: no cover
             bad += 1
         elif len(one):
@@ -325,24 +351,37 @@ def _gather_fields(data, pending):
     return out
 
 
-def _resolve(data: np.ndarray, values: np.ndarray, pending: np.ndarray) -> None:
-    """``values[k] = float(data[start:end])`` for each pending ``(k, start, end)`` (Python's rounding)."""
+def _resolve(data: np.ndarray, labels: np.ndarray, values: np.ndarray, pending: np.ndarray) -> None:
+    """``values[k]`` (``labels[-1 - k]`` when ``k < 0``) ``= float(data[start:end])`` for each pending
+    ``(k, start, end)`` (Python's rounding)."""
     texts = _gather_fields(data, pending).tobytes().split()
     converted = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
     if not np.isfinite(converted).all():  # pragma: no cover - _parse_number only defers finite decimals
         raise AssertionError("a deferred value is not finite")
-    values[pending[:, 0]] = converted
+    k = pending[:, 0]
+    label = k < 0
+    if label.any():
+        labels[-1 - k[label]] = converted[label]
+        values[k[~label]] = converted[~label]
+    else:
+        values[k] = converted
 
 
 def scan_libsvm(files: Sequence[Path], worker: int, nworker: int, on_bad_line: str = "error", *,
-                chunk_bytes: int = CHUNK_BYTES) -> LibSVM:
+                labels: str = "binary", chunk_bytes: int = CHUNK_BYTES) -> LibSVM:
     """The libsvm rows of ``worker``'s byte range of ``files``, as
     ``parse_libsvm(read_lines(files, worker, nworker), on_bad_line)`` gives them, parsed by compiled code.
 
-    Reads ``chunk_bytes`` at a time; memory is about the input chunk plus twice the CSR arrays.
+    ``labels="real"``: the first field is a real-valued target (regression), as
+    :func:`parse_regression` reads it: any finite number, kept as written, and its rules and messages
+    for a bad line. Reads ``chunk_bytes`` at a time; memory is about the input chunk plus twice the
+    CSR arrays.
     """
     skip = _check_policy(on_bad_line)
-    parts = [_scan_libsvm_chunk(chunk, skip) for chunk in read_chunks(files, worker, nworker, chunk_bytes)]
+    if labels not in _LABEL_KINDS:
+        raise ConfigError(f"labels must be one of {list(_LABEL_KINDS)}, got {labels!r}")
+    real = labels == "real"
+    parts = [_scan_libsvm_chunk(chunk, skip, real) for chunk in read_chunks(files, worker, nworker, chunk_bytes)]
     bad = sum(p[4] for p in parts)
     if len(parts) == 1:
         labels, indptr, indices, values, _ = parts[0]
@@ -364,6 +403,61 @@ def scan_libsvm(files: Sequence[Path], worker: int, nworker: int, on_bad_line: s
         n_features=int(indices.max()) + 1 if len(indices) else 0,
         bad_lines=bad,
     )
+
+
+_LABEL_KINDS = ("binary", "real")
+
+
+# ------------------------------------------------------------------ regression (real targets), in Python
+
+def parse_regression(lines: Iterable[Line], on_bad_line: str = "error"):
+    """Parse ``target idx:val ...`` lines (real targets) into CSR arrays, in Python (the reference of
+    ``scan_libsvm(..., labels="real")``, which calls it for the lines its kernel leaves to Python).
+
+    Returns ``(targets, indptr, indices, data, n_features, bad_lines)``. Blank
+    lines and text after ``#`` are ignored; a line whose target or features
+    are malformed raises :class:`InputError` naming the file and line, or is
+    skipped and counted with ``on_bad_line="skip"``.
+    """
+    if on_bad_line not in BAD_LINE_POLICIES:
+        raise InputError(f"on_bad_line must be one of {list(BAD_LINE_POLICIES)}, got {on_bad_line!r}")
+    targets, indptr, indices, data = [], [0], [], []
+    bad = 0
+    for line in lines:
+        fields = line.text.split("#", 1)[0].split()
+        if not fields:
+            continue
+        problem = None
+        try:
+            target = float(fields[0])
+            feats = [f.split(":") for f in fields[1:]]
+            idx = [int(k) for k, _ in feats]
+            val = [float(v) for _, v in feats]
+        except ValueError:
+            problem = "expected 'target idx:val idx:val ...' with a numeric target and integer indices"
+        else:
+            if not np.isfinite(target) or not np.all(np.isfinite(val)):
+                problem = "the target and the values must be finite numbers"
+            elif any(k < 0 for k in idx):
+                problem = "feature indices must be non-negative"
+        if problem is not None:
+            if on_bad_line == "error":
+                raise InputError(f"{line.path}:{line.lineno}: {problem} ({line.text[:80]!r})")
+            bad += 1
+            continue
+        targets.append(target)
+        indices.extend(idx)
+        data.extend(val)
+        indptr.append(len(indices))
+    indices = np.array(indices, dtype=np.int64)
+    return (np.array(targets, dtype=np.float64), np.array(indptr, dtype=np.int64), indices,
+            np.array(data, dtype=np.float64), int(indices.max()) + 1 if len(indices) else 0, bad)
+
+
+def _parse_real(lines: Iterable[Line], on_bad_line: str) -> LibSVM:
+    """:func:`parse_regression` as a :class:`LibSVM` (labels: the targets)."""
+    targets, indptr, indices, data, n_features, bad = parse_regression(lines, on_bad_line)
+    return LibSVM(targets, indptr, indices, data, n_features, bad)
 
 
 # ------------------------------------------------------------------ words
@@ -536,3 +630,270 @@ def word_keys(words: Sequence[str]) -> np.ndarray:
         ends = np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
         _keys_of(np.frombuffer(b"".join(encoded), dtype=np.uint8), ends, out)
     return out
+
+
+# ------------------------------------------------------------------ documents (LDA's tokens)
+
+_LOWER_LETTER = np.zeros(256, dtype=np.uint8)  # [A-Za-z] -> its lower-case byte, else 0
+for _b in b"abcdefghijklmnopqrstuvwxyz":
+    _LOWER_LETTER[_b] = _b
+    _LOWER_LETTER[_b - 32] = _b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _folded_letter(data, j, n):
+    """The lower-case ASCII letter that ``str.lower()`` makes of the character at ``data[j]``, as
+    ``(letter, bytes, ends_run)``; letter 0 when there is none. Besides ``[A-Za-z]`` only two characters
+    lower to an ASCII letter: U+212A KELVIN SIGN (``k``) and U+0130 (``i`` and U+0307, which ends the run)."""
+    c = data[j]
+    if c < 128:
+        return _LOWER_LETTER[c], 1, False
+    if c == 0xE2 and j + 2 < n and data[j + 1] == 0x84 and data[j + 2] == 0xAA:
+        return np.uint8(107), 3, False
+    if c == 0xC4 and j + 1 < n and data[j + 1] == 0xB0:
+        return np.uint8(105), 2, True
+    return np.uint8(0), 1, False
+
+
+@njit(cache=True, nogil=True)
+def _document_tokens(data, pos, min_length, slots, words, arena, codes, doc_ends, unsure, state):
+    """Cut the lines of ``data`` from ``pos`` into documents of word codes, until a table is full.
+
+    A token is a maximal run of the letters of ``text.lower()`` (:func:`_folded_letter`) of at least
+    ``min_length`` letters; token ``t`` is word ``codes[t]`` of the table (``slots``, ``words``,
+    ``arena`` as in :func:`_count_words`, the words' bytes lower-cased). A line holding a non-space
+    ASCII byte or a letter is a document (``doc_ends[d]`` = its tokens' end); a line of ASCII spaces
+    only is none; any other line (spaces and bytes >= 0x80 only) is a document without tokens that
+    Python may find blank: ``unsure[u] = (document, line start, line end)``.
+    ``state = [words, arena used, tokens, documents, unsure, line start, line has content]``.
+    Returns ``len(data)``, or the start of a token that does not fit (grow, call again from there).
+    """
+    n = state[0]
+    used = state[1]
+    ntok = state[2]
+    ndoc = state[3]
+    nuns = state[4]
+    line_start = state[5]
+    content = state[6] == 1
+    N = data.shape[0]
+    mask = slots.shape[0] - 1
+    i = pos
+    while True:
+        if i >= N or data[i] == 10:  # the line ends
+            if line_start < N or i < N:
+                if content:
+                    doc_ends[ndoc] = ntok
+                    ndoc += 1
+                else:
+                    high = False
+                    for j in range(line_start, i):
+                        if data[j] >= 128:
+                            high = True
+                            break
+                    if high:
+                        doc_ends[ndoc] = ntok
+                        unsure[nuns, 0] = ndoc
+                        unsure[nuns, 1] = line_start
+                        unsure[nuns, 2] = i
+                        nuns += 1
+                        ndoc += 1
+            if i >= N:
+                break
+            i += 1
+            line_start = i
+            content = False
+            if i >= N:
+                break
+            continue
+        c = data[i]
+        if c < 128:
+            if _LOWER_LETTER[c] == 0:
+                if _WHITESPACE[c] == 0:
+                    content = True
+                i += 1
+                continue
+        else:
+            letter, width, stop = _folded_letter(data, i, N)
+            if letter == 0:
+                i += 1
+                continue
+        content = True
+        s = i
+        length = 0  # pass 1: the run's end and length
+        while i < N:
+            c = data[i]
+            if c < 128:
+                if _LOWER_LETTER[c] == 0:
+                    break
+                length += 1
+                i += 1
+                continue
+            letter, width, stop = _folded_letter(data, i, N)
+            if letter == 0:
+                break
+            length += 1
+            i += width
+            if stop:
+                break
+        if length < min_length:
+            continue
+        if n == words.shape[0] or used + length > arena.shape[0] or 2 * (n + 1) > slots.shape[0]:
+            state[0] = n
+            state[1] = used
+            state[2] = ntok
+            state[3] = ndoc
+            state[4] = nuns
+            state[5] = line_start
+            state[6] = 1
+            return s
+        h = _FNV_OFFSET  # pass 2: the lower-cased bytes at the arena's end, and their hash
+        j = s
+        for k in range(length):
+            c = data[j]
+            if c < 128:
+                letter = _LOWER_LETTER[c]
+                j += 1
+            else:
+                letter, width, stop = _folded_letter(data, j, N)
+                j += width
+            arena[used + k] = letter
+            h = (h ^ np.uint64(letter)) * _FNV_PRIME
+        key = np.int64(_mix(h) >> np.uint64(1))
+        slot = key & mask
+        while True:
+            w = slots[slot, 1]
+            if w < 0:
+                break
+            if slots[slot, 0] == key and words[w, 1] == length:
+                a = words[w, 0]
+                same = True
+                for k in range(length):
+                    if arena[a + k] != arena[used + k]:
+                        same = False
+                        break
+                if same:
+                    break
+            slot = (slot + 1) & mask
+        if w >= 0:
+            words[w, 2] += 1
+        else:
+            w = n
+            words[n, 0] = used
+            words[n, 1] = length
+            words[n, 2] = 1
+            slots[slot, 0] = key
+            slots[slot, 1] = n
+            used += length
+            n += 1
+        codes[ntok] = w
+        ntok += 1
+    state[0] = n
+    state[1] = used
+    state[2] = ntok
+    state[3] = ndoc
+    state[4] = nuns
+    state[5] = N
+    state[6] = 0
+    return N
+
+
+@njit(cache=True, nogil=True)
+def _count_newlines(data):
+    """The number of newline bytes in ``data``."""
+    nl = 0
+    for j in range(data.shape[0]):
+        if data[j] == 10:
+            nl += 1
+    return nl
+
+
+@njit(cache=True, nogil=True)
+def _run_end(data, i):
+    """The end of the letter run that starts at ``data[i]`` (an upper bound of its lower-cased bytes)."""
+    n = data.shape[0]
+    while i < n:
+        letter, width, stop = _folded_letter(data, i, n)
+        if letter == 0:
+            break
+        i += width
+        if stop:
+            break
+    return i
+
+
+@dataclass
+class Documents:
+    """Documents as word codes: document ``d`` is ``codes[doc_ptr[d]:doc_ptr[d + 1]]``, code ``c`` is
+    ``words[c]`` (first appearance order), seen ``counts[c]`` times."""
+
+    doc_ptr: np.ndarray  # int64, documents + 1
+    codes: np.ndarray  # int32, one per token
+    words: list[str]
+    counts: np.ndarray  # int64, one per word
+
+    def __len__(self) -> int:
+        return len(self.doc_ptr) - 1
+
+    def lists(self) -> list[list[str]]:
+        """The documents as lists of words (slow: for tests)."""
+        return [[self.words[c] for c in self.codes[a:b].tolist()]
+                for a, b in zip(self.doc_ptr[:-1].tolist(), self.doc_ptr[1:].tolist())]
+
+
+def scan_documents(files: Sequence[Path], worker: int, nworker: int, *, min_length: int = 3,
+                   chunk_bytes: int = CHUNK_BYTES) -> Documents:
+    """The documents of ``worker``'s byte range of ``files``, one per non-blank line, tokenised as
+    LDA's ``tokenize(text, stopwords=False)`` does: ``[w for w in re.findall("[a-z]+", text.lower())
+    if len(w) >= min_length]``, for the lines ``read_lines`` gives whose ``text.strip()`` is not empty.
+
+    Compiled: no Python object per line or token; a ``str`` per distinct word. Memory: the chunk,
+    4 bytes a token, and about 60 bytes plus the bytes of each distinct word.
+    """
+    if min_length < 1:
+        raise ConfigError(f"min_length must be at least 1, got {min_length}")
+    slots = np.full((1 << 16, 2), -1, dtype=np.int64)
+    words = np.empty((1 << 15, 3), dtype=np.int64)
+    arena = np.empty(1 << 20, dtype=np.uint8)
+    state = np.zeros(7, dtype=np.int64)
+    code_parts, end_parts = [], []
+    for chunk in read_chunks(files, worker, nworker, chunk_bytes):
+        data = chunk.data
+        lines = _count_newlines(data) + 1
+        codes = np.empty(len(data) // (min_length + 1) + 1, dtype=np.int32)  # a token and its separator
+        doc_ends = np.empty(lines, dtype=np.int64)
+        unsure = np.empty((lines, 3), dtype=np.int64)
+        state[2:] = 0
+        pos = 0
+        while True:
+            pos = _document_tokens(data, pos, min_length, slots, words, arena, codes, doc_ends, unsure, state)
+            if pos == len(data):
+                break
+            n, used = int(state[0]), int(state[1])
+            if n == len(words):
+                words = _grown(words, 2 * n)
+            if 2 * (n + 1) > len(slots):
+                slots = _rehash(slots)
+            length = _run_end(data, pos) - pos
+            if used + length > len(arena):
+                arena = _grown(arena, max(2 * len(arena), used + length))
+        ntok, ndoc, nuns = int(state[2]), int(state[3]), int(state[4])
+        ends = doc_ends[:ndoc]
+        if nuns:  # lines of spaces and non-ASCII characters: blank when Python's strip() says so
+            blank = [d for d, a, b in unsure[:nuns].tolist() if not _line_text(data, a, b).strip()]
+            ends = np.delete(ends, blank)
+        code_parts.append(codes[:ntok].copy())
+        end_parts.append(ends + sum(len(c) for c in code_parts[:-1]))
+        del codes, doc_ends, unsure
+    n, used = int(state[0]), int(state[1])
+    text = arena[:used].tobytes().decode("ascii")
+    starts = words[:n, 0].tolist()
+    stops = (words[:n, 0] + words[:n, 1]).tolist()
+    doc_ptr = np.zeros(sum(len(e) for e in end_parts) + 1, dtype=np.int64)
+    if end_parts:
+        np.concatenate(end_parts, out=doc_ptr[1:])
+    return Documents(
+        doc_ptr=doc_ptr,
+        codes=np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32),
+        words=[text[a:b] for a, b in zip(starts, stops)],
+        counts=words[:n, 2].copy(),
+    )

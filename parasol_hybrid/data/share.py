@@ -6,9 +6,9 @@
 2. the ids become rows of the job's vocabulary (:func:`~parasol_hybrid.data.vocab.build_vocabulary`, built once
    from the distinct ids, the same on every worker);
 3. each triple goes to its owner (``fmap``: the stable hash of its row id modulo ``nworker``; ``smap``: of its
-   column id; ``fsmap``: a ``p × q`` grid of both, :func:`~parasol_hybrid.data.partition.grid_shape`) in one
-   ``MPI_Alltoallv`` of 16 bytes a triple (MPICH moves it through shared memory between the workers of a node
-   and over the network between nodes). An owner keeps what it receives in the order of the files.
+   column id; ``fsmap``: a ``p × q`` grid of both, :func:`~parasol_hybrid.data.partition.grid_shape`), 16 bytes
+   a triple: through shared memory to the workers of the same node, in one ``MPI_Alltoallv`` to the others
+   (:class:`~parasol_hybrid.data.exchange.Exchange`). An owner keeps what it receives in the order of the files.
 
 So every line is parsed once, in parallel; the result does not depend on how the files are cut or how many
 nodes there are, and matches ``partition(parse_ratings(read_all_lines(files)), pattern, worker, nworker)``.
@@ -16,6 +16,9 @@ nodes there are, and matches ``partition(parse_ratings(read_all_lines(files)), p
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +28,8 @@ from numba import njit
 
 from parasol_hybrid.data.partition import PATTERNS, grid_shape
 from parasol_hybrid.data.scan_ratings import scan_ratings
-from parasol_hybrid.data.vocab import Vocabulary, _alltoallv, build_vocabulary
+from parasol_hybrid.data.exchange import Exchange
+from parasol_hybrid.data.vocab import Vocabulary, build_vocabulary
 from parasol_hybrid.errors import InputError
 
 __all__ = ["RatingsShare", "load_share"]
@@ -69,47 +73,40 @@ class RatingsShare:
 
 
 @njit(cache=True, nogil=True)
-def _owners(u, i, row_hashes, col_hashes, pattern, nworker, p, q, out):
-    nw = np.uint64(nworker)
-    up = np.uint64(p)
-    uq = np.uint64(q)
+def _owners(u, i, row_part, col_part, q, out):
+    """The owner of each triple: ``row_part[u] * q + col_part[i]`` (one of the parts is all zeros for
+    ``fmap`` / ``smap``)."""
     for t in range(u.shape[0]):
-        if pattern == 1:
-            out[t] = row_hashes[u[t]] % nw
-        elif pattern == 2:
-            out[t] = col_hashes[i[t]] % nw
-        else:
-            out[t] = (row_hashes[u[t]] % up) * uq + col_hashes[i[t]] % uq
+        out[t] = row_part[u[t]] * q + col_part[i[t]]
 
 
-@njit(cache=True, nogil=True)
-def _group(owner, counts, values, out):
-    """``values`` grouped by owner into ``out`` (a stable counting sort: file order within each owner)."""
-    start = np.zeros(counts.shape[0], dtype=np.int64)
-    acc = 0
-    for w in range(counts.shape[0]):
-        start[w] = acc
-        acc += counts[w]
-    for t in range(owner.shape[0]):
-        w = owner[t]
-        out[start[w]] = values[t]
-        start[w] += 1
+class _Trace:
+    """With ``PARASOL_TRACE_LOAD=1`` in the environment, print the seconds of each phase (stderr)."""
 
+    def __init__(self, worker: int):
+        self.on = os.environ.get("PARASOL_TRACE_LOAD") == "1"
+        self.worker = worker
+        self.t = time.perf_counter()
 
-def _send_to_owners(comm, values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    grouped = np.empty_like(values)
-    _group(owner, counts, values, grouped)
-    return _alltoallv(comm, grouped, counts, values.dtype)
+    def __call__(self, phase: str) -> None:
+        if self.on:
+            now = time.perf_counter()
+            print(f"load_share worker {self.worker}: {phase} {now - self.t:.3f} s", file=sys.stderr, flush=True)
+            self.t = now
 
 
 def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "error",
-               weight_required: bool = True, shared_ids: bool = False) -> RatingsShare:
+               weight_required: bool = True, shared_ids: bool = False, node_of: list[int] | None = None,
+               job_id: str | None = None) -> RatingsShare:
     """This worker's share (``comm.rank`` of ``comm.size`` workers) of the triples in ``files`` under
-    ``pattern``; a collective of ``comm``. See the module docstring."""
+    ``pattern``; a collective of ``comm``. See the module docstring. ``node_of`` (the node of each worker)
+    and ``job_id`` let the workers of a node exchange through shared memory (:mod:`.exchange`)."""
     if pattern not in PATTERNS or pattern == "linesplit":
         raise InputError(f"load_share partitions by id: pattern must be 'fmap', 'smap' or 'fsmap', got {pattern!r}")
     worker, nworker = comm.rank, comm.size
+    trace = _Trace(worker)
     scanned = scan_ratings(files, worker, nworker, on_bad_line, weight_required)
+    trace("parse")
     if shared_ids:
         vocab, (u, i) = build_vocabulary(comm, [scanned.rows, scanned.cols], [scanned.row_ids, scanned.col_ids])
         row_vocab = col_vocab = vocab
@@ -117,19 +114,33 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
         row_vocab, (u,) = build_vocabulary(comm, [scanned.rows], [scanned.row_ids])
         col_vocab, (i,) = build_vocabulary(comm, [scanned.cols], [scanned.col_ids])
     values, bad = scanned.values, scanned.bad_lines
-    del scanned  # the int64 keys: the rows replace them
+    del scanned  # the keys: the rows replace them
+    trace("vocabulary")
     rowtype = np.result_type(u.dtype, i.dtype)
     u, i = u.astype(rowtype, copy=False), i.astype(rowtype, copy=False)
     p, q = grid_shape(nworker)
-    owner = np.empty(len(values), dtype=np.uint16 if nworker <= 1 << 16 else np.uint32)
-    _owners(u, i, row_vocab.hashes, col_vocab.hashes, {"fmap": 1, "smap": 2, "fsmap": 3}[pattern], nworker, p, q,
-            owner)
+    small = np.uint16 if nworker <= 1 << 16 else np.uint32
+    if pattern == "fmap":
+        row_part, col_part, q = (row_vocab.hashes % np.uint64(nworker)).astype(small), np.zeros(len(col_vocab), small), 1
+    elif pattern == "smap":
+        row_part, col_part, q = np.zeros(len(row_vocab), small), (col_vocab.hashes % np.uint64(nworker)).astype(small), 1
+    else:
+        row_part = (row_vocab.hashes % np.uint64(p)).astype(small)
+        col_part = (col_vocab.hashes % np.uint64(q)).astype(small)
+    owner = np.empty(len(values), dtype=small)
+    _owners(u, i, row_part, col_part, q, owner)
     counts = np.bincount(owner, minlength=nworker)
-    # one array at a time, each freed once sent: at most one extra copy of one array is alive
-    got_u = _send_to_owners(comm, u, owner, counts)
-    del u
-    got_i = _send_to_owners(comm, i, owner, counts)
-    del i
-    got_v = _send_to_owners(comm, values, owner, counts)
-    del values, owner
+    trace("owners")
+    # one array at a time, each freed once sent
+    exchange = Exchange(comm, node_of, job_id)
+    try:
+        got_u = exchange.send(u, owner, counts)
+        del u
+        got_i = exchange.send(i, owner, counts)
+        del i
+        got_v = exchange.send(values, owner, counts)
+        del values, owner
+    finally:
+        exchange.close()
+    trace("exchange")
     return RatingsShare(got_u, got_i, got_v, row_vocab, col_vocab, bad)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from mpi4py import MPI
 from numba import njit
 
 from parasol_hybrid.data.idhash import IdTable, _FNV_OFFSET, _FNV_PRIME, _mix, hash_texts
@@ -109,6 +108,13 @@ class Vocabulary:
         return self._strings
 
 
+def _mpi_type(dtype):
+    """The MPI datatype of a numpy dtype (mpi4py is imported on use: importing the loaders does not start MPI)."""
+    from mpi4py import MPI
+
+    return MPI._typedict[np.dtype(dtype).char]
+
+
 def _distinct(values: np.ndarray) -> np.ndarray:
     """The sorted distinct values (``np.unique`` by sorting: numpy's hash-based unique is far slower here)."""
     v = np.sort(values)
@@ -128,7 +134,7 @@ def _alltoallv(comm, send: np.ndarray, counts: np.ndarray, dtype) -> np.ndarray:
     sdispl = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rdispl = np.concatenate([[0], np.cumsum(rcounts)[:-1]])
     recv = np.empty(int(rcounts.sum()), dtype=dtype)
-    mpitype = MPI._typedict[np.dtype(dtype).char]
+    mpitype = _mpi_type(dtype)
     comm.Alltoallv([send, (counts.tolist(), sdispl.tolist()), mpitype],
                    [recv, (rcounts.tolist(), rdispl.tolist()), mpitype])
     return recv
@@ -138,7 +144,7 @@ def _allgatherv(comm, mine: np.ndarray, dtype) -> np.ndarray:
     counts = np.array(comm.allgather(len(mine)), dtype=np.int64)
     displ = np.concatenate([[0], np.cumsum(counts)[:-1]])
     out = np.empty(int(counts.sum()), dtype=dtype)
-    mpitype = MPI._typedict[np.dtype(dtype).char]
+    mpitype = _mpi_type(dtype)
     comm.Allgatherv([np.ascontiguousarray(mine, dtype=dtype), mpitype],
                     [out, (counts.tolist(), displ.tolist()), mpitype])
     return out
@@ -242,6 +248,8 @@ def build_vocabulary(comm, key_arrays: Sequence[np.ndarray], tables: Sequence[Id
     """One vocabulary over the ids in ``key_arrays`` (each with its :class:`IdTable` in ``tables``), the
     same on every worker of ``comm`` (a collective); returns it and each key array mapped to rows."""
     local_int = all(len(t) == 0 for t in tables)
+    from mpi4py import MPI
+
     all_int = comm.allreduce(int(local_int), op=MPI.MIN) == 1
     if all_int:
         high = comm.allreduce(max([int(k.max()) for k in key_arrays if len(k)] or [0]), op=MPI.MAX)

@@ -2,10 +2,13 @@
 Python reference (every line parsed by parse_ratings, then partition()); exits 1 on a mismatch.
 
 argv: pattern on_bad_line weight_required(0/1) shared_ids(0/1) file [file ...]
+With SHARE_NODES=0,0,1,... in the environment (the node of each rank) the exchange goes through shared memory
+between ranks of the same node, under a fresh job id; no segment of it may be left afterwards.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,15 +18,19 @@ from mpi4py import MPI
 from parasol_hybrid.data import parse_ratings, partition, read_all_lines
 from parasol_hybrid.data.share import load_share
 from parasol_hybrid.errors import InputError
+from parasol_hybrid.tables.segment import leftovers, new_job_id
 
 
 def main() -> int:
     pattern, policy, weight_required, shared = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
     files = [Path(f) for f in sys.argv[5:]]
     comm = MPI.COMM_WORLD
+    nodes = os.environ.get("SHARE_NODES")
+    node_of = [int(x) for x in nodes.split(",")] if nodes else None
+    job_id = comm.bcast(new_job_id() if comm.rank == 0 else None) if nodes else None
     try:
         got = load_share(comm, files, pattern, on_bad_line=policy, weight_required=weight_required,
-                         shared_ids=shared)
+                         shared_ids=shared, node_of=node_of, job_id=job_id)
     except InputError as exc:
         print(f"InputError: {exc}", flush=True)
         return 3
@@ -42,6 +49,9 @@ def main() -> int:
         problems.append("weights differ")
     if comm.allreduce(got.bad_lines) != everything.bad_lines:
         problems.append(f"bad lines {comm.allreduce(got.bad_lines)} != {everything.bad_lines}")
+    comm.Barrier()
+    if job_id is not None and leftovers(job_id):
+        problems.append(f"segments left: {leftovers(job_id)}")
     if got.u.dtype != np.int32:
         problems.append(f"rows are {got.u.dtype}, not int32")
     for p in problems:
