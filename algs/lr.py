@@ -151,19 +151,27 @@ def lbfgs(x0: np.ndarray, memory: int, tol: float, max_iter: int):
     S: list[np.ndarray] = []
     Y: list[np.ndarray] = []
     eps = np.finfo(np.float64).eps
+    # memory: every vector below is len(x) float64; they are reused, not reallocated, each iteration
+    # (same values: the same operations in the same order, written with out=)
+    p = np.empty_like(x)
+    scratch = np.empty_like(x)
+    x_new = np.empty_like(x)
+    spare: tuple[np.ndarray, np.ndarray] | None = None  # the buffers of the pair dropped last
     for it in range(max_iter):
-        if np.max(np.abs(g)) <= tol:
+        if max_abs(g) <= tol:
             return x, f, g, it, True
-        p = -_two_loop(g, S, Y)
+        _two_loop(g, S, Y, p, scratch)
+        np.negative(p, out=p)
         slope = float(g @ p)
         if slope >= 0:  # not a descent direction: forget the curvature pairs
             S.clear()
             Y.clear()
-            p = -g
+            np.negative(g, out=p)
             slope = -float(g @ g)
         step = 1.0 if S else min(1.0, 1.0 / float(np.sqrt(g @ g)))
         while True:
-            x_new = x + step * p
+            np.multiply(p, step, out=x_new)  # x + step * p
+            x_new += x
             f_new, g_new = yield x_new
             if f_new <= f + 1e-4 * step * slope:
                 break
@@ -173,33 +181,44 @@ def lbfgs(x0: np.ndarray, memory: int, tol: float, max_iter: int):
             step = min(max(trial, 0.1 * step), 0.5 * step)
             if step < 1e-20:
                 return x, f, g, it, False
-        s, y = x_new - x, g_new - g
+        s, y = spare if spare is not None else (np.empty_like(x), np.empty_like(x))
+        spare = None
+        np.subtract(x_new, x, out=s)
+        np.subtract(g_new, g, out=y)
         if float(s @ y) > 1e-12 * float(np.sqrt((s @ s) * (y @ y))):
             S.append(s)
             Y.append(y)
             if len(S) > memory:
-                S.pop(0)
-                Y.pop(0)
+                spare = (S.pop(0), Y.pop(0))
+        else:
+            spare = (s, y)
         moved = f - f_new
-        x, f, g = x_new, f_new, g_new
+        x, x_new = x_new, x  # the old point's buffer takes the next trial point
+        f, g = f_new, g_new
         if moved <= 64 * eps * max(abs(f), 1.0):
-            return x, f, g, it + 1, bool(np.max(np.abs(g)) <= tol)
-    return x, f, g, max_iter, bool(np.max(np.abs(g)) <= tol)
+            return x, f, g, it + 1, bool(max_abs(g) <= tol)
+    return x, f, g, max_iter, bool(max_abs(g) <= tol)
 
 
-def _two_loop(g: np.ndarray, S: list, Y: list) -> np.ndarray:
-    """The L-BFGS approximation of (Hessian)^-1 g from the pairs (s, y), oldest first."""
-    q = g.copy()
+def max_abs(v: np.ndarray) -> float:
+    """``max |v|`` (of a non-empty array) without an ``abs`` copy of ``v``."""
+    return max(abs(float(v.max())), abs(float(v.min())))
+
+
+def _two_loop(g: np.ndarray, S: list, Y: list, q: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """The L-BFGS approximation of (Hessian)^-1 g from the pairs (s, y), oldest first, into ``q``
+    (``scratch``: a buffer as long)."""
+    q[:] = g
     rho = [1.0 / float(y @ s) for s, y in zip(S, Y)]
     a = [0.0] * len(S)
     for k in range(len(S) - 1, -1, -1):
         a[k] = rho[k] * float(S[k] @ q)
-        q -= a[k] * Y[k]
+        q -= np.multiply(Y[k], a[k], out=scratch)
     if S:
         q *= float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1])
     for k in range(len(S)):
         b = rho[k] * float(Y[k] @ q)
-        q += (a[k] - b) * S[k]
+        q += np.multiply(S[k], a[k] - b, out=scratch)
     return q
 
 
@@ -245,24 +264,26 @@ class LR(paralg):
             extra = {}
         self.sync()
         seconds = self.allreduce(time.perf_counter() - start, op="max")
-        weights = self.pull_all(w_table)[:, 0]
+        # the master writes every weight; the others need only those of their own rows' features
+        weights = self.pull_all(w_table)[:, 0] if self.is_master else None
         n = len(rows.labels)
-        train_logloss = self.allreduce(log_loss(rows.labels, predict_proba(weights, rows)) * n) / max(n_total, 1)
+        mine = predict_proba(weights, rows) if self.is_master else _own_proba(self, w_table, rows, nf)
+        train_logloss = self.allreduce(log_loss(rows.labels, mine) * n) / max(n_total, 1)
+        del mine
         metrics = {"train_logloss": train_logloss, "seconds": seconds, "n_features": nf, "train_rows": n_total,
                    "bad_lines": bad, "rounds": cfg.rounds, "method": cfg.method,
-                   "nonzeros": int(np.count_nonzero(weights[:nf])), **extra,
+                   **extra,
                    "cross_node_bytes": self.cross_node_bytes()}
         if self.is_master:
+            metrics["nonzeros"] = int(np.count_nonzero(weights[:nf]))
             if cfg.test_input:
-                test = loaders.parse_libsvm(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
-                                            on_bad_line=cfg.on_bad_line)
+                test = loaders.scan_libsvm(loaders.expand_inputs(cfg.test_input), 0, 1, cfg.on_bad_line)
                 proba = predict_proba(weights, test)
                 metrics["test_accuracy"] = float(np.mean((proba >= 0.5) == (test.labels == 1)))
                 metrics["test_logloss"] = log_loss(test.labels, proba)
                 metrics["test_rows"] = len(test.labels)
             np.save(self.output_path("weights.npy"), weights)
-            lines = [f"{j}\t{float(weights[j])!r}\n" for j in range(nf)] + [f"bias\t{float(weights[nf])!r}\n"]
-            self.output_path("weights.tsv").write_text("".join(lines))
+            _write_tsv(self.output_path("weights.tsv"), weights, nf)
             self.write_metrics(metrics)
             self.log("done: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
         self.sync()
@@ -305,19 +326,23 @@ class LR(paralg):
         the next point to ``w_table`` (and 1 to ``control`` when done); see the module doc."""
         cfg = self.cfg
         dim = nf + 1
-        all_keys = np.arange(dim, dtype=np.int64)
+        # memory: each vector here is dim float64 (8 bytes a feature); a worker keeps three (keys, the
+        # pulled weights, its gradient share), the master four more and the L-BFGS pairs
         g_keys = np.arange(dim + 1, dtype=np.int64)
-        zeros = np.zeros((dim + 1, 1))
+        all_keys = g_keys[:dim]
         n = len(rows.labels)
         part = np.empty(dim + 1)
+        w_rows = np.empty((dim, 1))
         steps = lbfgs(np.zeros(dim), cfg.memory, cfg.tol, cfg.rounds) if self.is_master else None
         point = next(steps) if steps is not None else None  # the master's exact point: 0, the table's initial value
+        if self.is_master:
+            zeros = np.zeros((dim + 1, 1))
+            totals = np.empty((dim + 1, 1))
+            scratch = np.empty(dim)
         evaluations = 0
         result = None
-        reg = np.ones(dim)
-        reg[nf] = 0.0  # the bias is not regularised
         while True:
-            w = self.pull(w_table, all_keys)[:, 0]
+            w = self.pull(w_table, all_keys, out=w_rows)[:, 0]
             grad = part[:dim]
             loss = batch_gradient(w, rows.indices, rows.data, rows.indptr, rows.labels, 0, n, 0.0, nf, grad)
             grad *= n / max(n_total, 1)  # batch_gradient averages over this worker's rows: make it a share
@@ -326,10 +351,11 @@ class LR(paralg):
             self.sync()
             evaluations += 1
             if self.is_master:
-                total = self.pull(g_table, g_keys)[:, 0]
+                total = self.pull(g_table, g_keys, out=totals)[:, 0]
                 self.push(g_table, g_keys, zeros, rule="assign")
-                f = float(total[dim]) + 0.5 * cfg.beta * float((reg * point) @ point)
-                g = total[:dim] + cfg.beta * reg * point
+                f = float(total[dim]) + 0.5 * cfg.beta * float(_unbiased(point, nf, 1.0, scratch) @ point)
+                g = _unbiased(point, nf, cfg.beta)  # beta * reg * point, reg = 1 but 0 at the bias
+                g += total[:dim]
                 try:
                     x_next = steps.send((f, g))
                 except StopIteration as done:
@@ -339,16 +365,24 @@ class LR(paralg):
                 point = x_next
                 self.push(w_table, all_keys, point.reshape(-1, 1))
                 if result is None and (evaluations % cfg.log_every == 0):
-                    self.progress(evaluations, cfg.rounds, objective=f, gradient_max=float(np.max(np.abs(g))))
+                    self.progress(evaluations, cfg.rounds, objective=f, gradient_max=max_abs(g))
             self.sync()
             if self.pull(control, [0])[0, 0] != 0:
                 break
         extra = {"evaluations": evaluations}
         if self.is_master:
             _, f, g, iterations, converged = result
-            extra.update(objective=float(f), gradient_max=float(np.max(np.abs(g))), iterations=int(iterations),
+            extra.update(objective=float(f), gradient_max=max_abs(g), iterations=int(iterations),
                          converged=bool(converged))
         return extra
+
+
+def _unbiased(point: np.ndarray, nf: int, scale: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``scale * reg * point`` with ``reg`` 1 but 0 at the bias ``nf``, without a ``reg`` vector
+    (bit for bit: ``(scale * 1.0) * point[j]`` and ``(scale * 0.0) * point[nf]``)."""
+    out = np.multiply(point, scale, out=out)
+    out[nf] = (scale * 0.0) * point[nf]
+    return out
 
 
 def _warm_up(alg: paralg, w_table) -> None:
@@ -360,13 +394,36 @@ def _warm_up(alg: paralg, w_table) -> None:
     alg.push(w_table, np.zeros(0, np.int64), np.zeros((0, 1)))
 
 
+def _own_proba(alg: paralg, w_table, rows: loaders.LibSVM, nf: int) -> np.ndarray:
+    """``predict_proba`` of ``rows`` from only the weights of their features (and the bias), pulled:
+    the same numbers in the same order as with the whole weight vector."""
+    idx = rows.indices
+    keys, local = np.unique(idx[idx < nf], return_inverse=True)
+    local_idx = np.full(len(idx), len(keys), dtype=np.int64)  # features >= nf: ignored, as predict_proba does
+    local_idx[idx < nf] = local
+    w = alg.pull(w_table, np.append(keys, nf).astype(np.int64))[:, 0]
+    return predict_proba(w, loaders.LibSVM(rows.labels, rows.indptr, local_idx, rows.data, len(keys), 0))
+
+
+_TSV_BLOCK = 1 << 18  # weights formatted per write
+
+
+def _write_tsv(path, weights: np.ndarray, nf: int) -> None:
+    """``feature<TAB>weight`` lines (``repr`` of each float), then ``bias<TAB>b``, a block at a time."""
+    with open(path, "w") as f:
+        for lo in range(0, nf, _TSV_BLOCK):
+            hi = min(lo + _TSV_BLOCK, nf)
+            f.write("".join([f"{j}\t{x!r}\n" for j, x in zip(range(lo, hi), weights[lo:hi].tolist())]))
+        f.write(f"bias\t{float(weights[nf])!r}\n")
+
+
 def _take_rows(rows: loaders.LibSVM, order: np.ndarray) -> loaders.LibSVM:
     """The rows of a CSR set in ``order``."""
     lengths = np.diff(rows.indptr)[order]
     indptr = np.zeros(len(order) + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
-    pos = np.concatenate([np.arange(rows.indptr[i], rows.indptr[i + 1]) for i in order]) if len(order) else \
-        np.zeros(0, np.int64)
+    pos = np.arange(indptr[-1], dtype=np.int64)  # stored element k of new row r is old rows.indptr[order[r]] + k
+    pos += np.repeat(rows.indptr[:-1][order] - indptr[:-1], lengths)
     return loaders.LibSVM(rows.labels[order], indptr, rows.indices[pos].astype(np.int64), rows.data[pos],
                           rows.n_features, rows.bad_lines)
 

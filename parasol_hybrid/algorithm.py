@@ -516,9 +516,11 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         if pattern in ("fmap", "smap", "fsmap"):
             self._collective(f"load(pattern={pattern!r}, shared_ids={bool(shared_ids)})")
             from .data.share import load_share
-            node_of = allgather_obj(self._rt.role_comm, self.node_id)
+            own_shm = self.cfg.load_exchange == "shm"
+            node_of = allgather_obj(self._rt.role_comm, self.node_id) if own_shm else None
             return load_share(self._rt.role_comm, files, pattern, on_bad_line=policy, shared_ids=shared_ids,
-                              weight_required=weight_required, node_of=node_of, job_id=self._rt.job_id)
+                              weight_required=weight_required, node_of=node_of,
+                              job_id=self._rt.job_id if own_shm else None)
         if pattern != "linesplit":
             raise InputError(f"unknown load pattern {pattern!r} (known: linesplit, fmap, smap, fsmap)")
         lines = data.read_lines(files, self.worker_id, self.nworker)

@@ -128,6 +128,10 @@ CORE_OPTIONS: dict[str, Option] = {
     "peer_timeout": Option(float, 60.0, "seconds a rank waits for a peer (a reply, a node's clock, "
                            "a full send queue) before the job ends with an error naming both; must exceed "
                            "the longest single server task (creating or saving a big table)", positive),
+    "load_exchange": Option(str, "mpi", "how load(pattern='fmap'|'smap'|'fsmap') moves triples between the "
+                            "workers of a node: 'mpi' (MPI_Alltoallv, which MPICH carries through its shared "
+                            "memory) or 'shm' (the job's own POSIX segments); between nodes always MPI",
+                            choices=("mpi", "shm")),
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,22 @@ def test_a_bad_line_in_the_last_range_ends_the_job_naming_it(tmp_path):
     done = run_launcher(["--config", str(cfg), "python", str(REPO / "algs" / "mf.py")], timeout=90)
     assert done.returncode != 0
     assert f"{path}:4000: expected at least 3 fields (row col weight), got 2" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("exchange", ["mpi", "shm"])
+def test_a_two_node_job_loads_the_same_shares_either_way(tmp_path, exchange):
+    """3 workers on 2 simulated nodes (two share node 0): through MPI only, or the job's own segments."""
+    import json
+
+    from parasol_hybrid.testing import shm_leftovers
+
+    data = _ratings_file(tmp_path / "r.txt", "mixed", n=4000, seed=4)
+    cfg = write_config(tmp_path, nworker=3, nserver=2, simulate_nodes=2, input=str(data), on_bad_line="skip",
+                       output=str(tmp_path / "out"), load_exchange=exchange, pattern="fsmap")
+    done = run_launcher(["--config", str(cfg), "python", str(REPO / "tests" / "jobs" / "share_job.py")], timeout=90)
+    assert done.returncode == 0, done.stderr
+    got = json.loads((tmp_path / "out" / "share.json").read_text())
+    assert got["wrong_workers"] == 0 and got["triples"] == got["expected_triples"] == 4000, got
+    assert got["bad_lines"] == got["expected_bad"] == 2, got
+    job = re.search(r"run_parasol: job ([0-9a-f]+):", done.stderr).group(1)
+    assert shm_leftovers(job) == []

@@ -64,7 +64,8 @@ class Exchange:
         self.local = np.array([nodes[r] == nodes[self.rank] for r in range(self.size)])
         self.peers = [r for r in range(self.size) if self.local[r] and r != self.rank]
         self.job_id = job_id
-        self.node_comm = comm.Split(nodes[self.rank], self.rank) if self.peers else None
+        # Split is a collective of ``comm``: every worker calls it, with node peers or not
+        self.node_comm = comm.Split(nodes[self.rank], self.rank) if job_id is not None and node_of is not None else None
         #: world-of-comm rank -> rank in node_comm, and every node peer's pid (names its segments)
         self.node_ranks = self.node_comm.allgather(self.rank) if self.node_comm is not None else [self.rank]
         self.pids = self.node_comm.allgather(os.getpid()) if self.node_comm is not None else [os.getpid()]
