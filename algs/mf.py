@@ -26,16 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mf_kernels import index_of, sgd_blocks, sse  # noqa: E402
+from mf_kernels import BLOCK, index_of, sgd_blocks, sse  # noqa: E402
 
 from parasol_hybrid.config import positive, non_negative  # noqa: E402
 from parasol_hybrid import Option, paralg, run  # noqa: E402
 from parasol_hybrid import data as loaders  # noqa: E402
 
-
-#: ratings visited consecutively in a round (16 KiB of each rating array): a pass reads the ratings
-#: sequentially, block by block, in a random block order, so it costs the same per rating at any size
-BLOCK = 1024
 
 #: rows of the ring of per-round training sums; a worker may run at most this many rounds ahead of the
 #: rounds the master has shown (SSP bounds the lead by the staleness; a lapped row shows no figure)

@@ -11,43 +11,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def sgd_epoch(P, Q, BU, BI, users, items, ratings, order, mu, lr, reg):
-    """One pass of SGD over ``order``, updating rows in place; returns the sum of squared errors."""
-    SP = len(P)
-    SQ = len(Q)
-    k = P[0].shape[1]
-    sse = 0.0
-    for n in range(order.shape[0]):
-        t = order[n]
-        u = users[t]
-        i = items[t]
-        pu = P[u % SP]
-        ru = u // SP
-        qi = Q[i % SQ]
-        ri = i // SQ
-        bu = BU[u % SP]
-        bi = BI[i % SQ]
-        pred = mu + bu[ru, 0] + bi[ri, 0]
-        for j in range(k):
-            pred += pu[ru, j] * qi[ri, j]
-        err = ratings[t] - pred
-        sse += err * err
-        bu[ru, 0] += lr * (err - reg * bu[ru, 0])
-        bi[ri, 0] += lr * (err - reg * bi[ri, 0])
-        for j in range(k):
-            p = pu[ru, j]
-            q = qi[ri, j]
-            pu[ru, j] = p + lr * (err * q - reg * p)
-            qi[ri, j] = q + lr * (err * p - reg * q)
-    return sse
+#: ratings :func:`sgd_blocks` visits consecutively (16 KiB of each rating array): a pass reads the ratings
+#: sequentially, block by block, in a random block order, so it costs the same per rating at any size
+BLOCK = 1024
 
 
 @njit(cache=True, nogil=True)
 def sgd_blocks(P, Q, BU, BI, users, items, ratings, blocks, block, offset, mu, lr, reg):
-    """:func:`sgd_epoch` over the ratings in blocks of ``block`` consecutive ones (starting at ``offset``,
-    wrapping around), the blocks in the order ``blocks``: the rating arrays are read sequentially (one cache
+    """One pass of SGD, updating rows in place; returns the sum of squared errors. The ratings are visited in
+    blocks of ``block`` consecutive ones (starting at ``offset``, wrapping around), the blocks in the order
+    ``blocks``: the rating arrays are read sequentially (one cache
     miss per 8 ratings instead of three per rating), so a pass costs the same per rating at 1 M or 100 M.
     The ratings are shuffled once when loaded; ``blocks`` and ``offset`` change every round."""
     n = ratings.shape[0]

@@ -3,7 +3,7 @@
 Data: synthetic MovieLens-1M-shaped ratings (see ``ratings_data``), split
 90/10 and written as TSV into the run's temporary folder. The jobs run
 ``algs/mf.py`` and report ``ratings_per_second`` (training rounds only) and
-``test_rmse`` in ``<output>/metrics.json``. The limit is ``algs/mf_kernels.sgd_epoch``
+``test_rmse`` in ``<output>/metrics.json``. The limit is ``algs/mf_kernels.sgd_blocks``
 called in this process on 1-tuples of plain arrays, with everything the job's
 worker 0 would use when alone: the same rows (ids sorted as strings, as
 ``paralg.vocabulary`` does), the same initial factors (the tables' seeded
@@ -30,7 +30,7 @@ from . import ratings_data
 from .common import REPO, figure, interleave, median, run_job, say, verdict
 
 sys.path.insert(0, str(REPO / "algs"))
-from mf_kernels import sgd_epoch, sse  # noqa: E402  (imported as algs/mf.py imports it)
+from mf_kernels import BLOCK, sgd_blocks, sse  # noqa: E402  (imported as algs/mf.py imports it)
 
 from parasol_hybrid.tables.kernels import INIT_KINDS, fill_init  # noqa: E402
 
@@ -75,15 +75,21 @@ def loop_train(train, test, n_users: int, n_items: int, rounds: int, hyper: dict
     lr, reg = float(hyper["alpha"]), float(hyper["beta"])
 
     tiny = slice(0, 10)  # warm-up compile (or cache load) on copies of a tiny slice
-    sgd_epoch(tuple(x.copy() for x in P), tuple(x.copy() for x in Q), tuple(x.copy() for x in BU),
-              tuple(x.copy() for x in BI), u[tiny], i[tiny], r[tiny], np.arange(10, dtype=np.int64), mu, lr, reg)
+    sgd_blocks(tuple(x.copy() for x in P), tuple(x.copy() for x in Q), tuple(x.copy() for x in BU),
+               tuple(x.copy() for x in BI), u[tiny], i[tiny], r[tiny], np.zeros(1, dtype=np.int64), BLOCK, 0, mu, lr,
+               reg)
     sse(P, Q, BU, BI, tu[tiny], ti[tiny], test.values[tiny], mu)
 
-    rng = np.random.default_rng(hyper["seed"] * 7919 + 0)  # worker 0's shuffles in algs/mf.py
+    # shuffled once, then blocks in a new order each round, as each worker of algs/mf.py does
+    perm = np.arange(len(r), dtype=np.int32)
+    np.random.default_rng([hyper["seed"], 0, 1 << 20]).shuffle(perm)
+    u, i, r = u[perm], i[perm], r[perm]
     t0 = time.perf_counter()
-    for _ in range(rounds):
-        order = rng.permutation(len(r)).astype(np.int64)
-        sgd_epoch(P, Q, BU, BI, u, i, r, order, mu, lr, reg)
+    for rnd in range(rounds):
+        rng = np.random.default_rng([hyper["seed"], 0, rnd])
+        blocks = rng.permutation(-(-len(r) // BLOCK)).astype(np.int64)
+        offset = int(rng.integers(len(r)))
+        sgd_blocks(P, Q, BU, BI, u, i, r, blocks, BLOCK, offset, mu, lr, reg)
     seconds = time.perf_counter() - t0
     rmse = float(np.sqrt(sse(P, Q, BU, BI, tu, ti, test.values, mu) / len(test)))
     return {"ratings_per_second": len(r) * rounds / seconds, "seconds": seconds, "test_rmse": rmse}
@@ -143,7 +149,7 @@ def run(workdir: Path, quick: bool, repeats: int | None, direct: bool, quiet_wai
     return {"params": params, "figures": figures, "runs": details,
             "notes": {"data": "synthetic ML-1M-shaped ratings: clip(round(mu + bu + bi + p.q (rank 8) + "
                               "noise), 1, 5), 90/10 split, fixed seed",
-                      "limit": "algs/mf_kernels.sgd_epoch in one process on 1-tuples of plain arrays, "
+                      "limit": "algs/mf_kernels.sgd_blocks in one process on 1-tuples of plain arrays, "
                                "same rows, init, shuffles and hyper-parameters as worker 0 alone",
                       "timing": "training rounds only (job: metrics.json ratings_per_second)",
                       "ratio": "median over quiet repeats (else all) of job/loop; a repeat's sides run back "

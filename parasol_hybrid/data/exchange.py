@@ -50,6 +50,13 @@ def _displacements(counts: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Grouped:
+    """Values grouped by owner (in a segment of the job when node peers read them), waiting to be delivered."""
+
+    def __init__(self, values: np.ndarray, counts: np.ndarray, segment: Segment | None, call: int):
+        self.values, self.counts, self.segment, self.call = values, counts, segment, call
+
+
 class Exchange:
     """Delivers grouped arrays between the workers of ``comm`` (see the module docstring).
 
@@ -78,38 +85,59 @@ class Exchange:
 
     def send(self, values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """``values[t]`` to worker ``owner[t]`` (``counts[w]`` of them go to ``w``); returns what this worker
-        receives, by sending worker, each sender's values in its order."""
-        comm, me = self.comm, self.rank
+        receives, by sending worker, each sender's values in its order. (:meth:`group` then :meth:`deliver`,
+        for a caller that frees ``values`` in between.)"""
+        return self.deliver(self.group(values, owner, counts))
+
+    def group(self, values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
+              out: np.ndarray | None = None) -> "_Grouped":
+        """``values`` grouped by owner, ready for :meth:`deliver` (into ``out`` when it fits and no segment is
+        needed)."""
         counts = np.asarray(counts, dtype=np.int64)
-        rcounts = np.empty_like(counts)
-        comm.Alltoall(counts, rcounts)
-        sdispl, rdispl = _displacements(counts), _displacements(rcounts)
         self.calls += 1
         seg = None
         if self.peers:
             seg = Segment.create(segment_name(self.job_id, f"xchg{self.calls}"), (len(values),), values.dtype)
             grouped = seg.array
+        elif out is not None and out.dtype == values.dtype and len(out) == len(values):
+            grouped = out
         else:
             grouped = np.empty_like(values)
         try:
             _group(owner, counts, values, grouped)
-            recv = np.empty(int(rcounts.sum()), dtype=values.dtype)
-            mcounts, mrcounts = counts.copy(), rcounts.copy()
-            mcounts[self.local], mrcounts[self.local] = 0, 0
-            mpitype = _mpi_type(values.dtype)
-            comm.Alltoallv([grouped, (mcounts.tolist(), sdispl.tolist()), mpitype],
-                           [recv, (mrcounts.tolist(), rdispl.tolist()), mpitype])
-            recv[rdispl[me]:rdispl[me] + rcounts[me]] = grouped[sdispl[me]:sdispl[me] + counts[me]]
-            if self.peers:
-                self._from_node_peers(recv, rdispl, rcounts, counts, len(values), values.dtype)
-        finally:
+        except BaseException:
             if seg is not None:
                 seg.unlink()
                 del grouped
                 seg.close()
+            raise
+        return _Grouped(grouped, counts, seg, self.calls)
+
+    def deliver(self, packed: "_Grouped") -> np.ndarray:
+        """Send what :meth:`group` prepared; returns what this worker receives (see :meth:`send`)."""
+        comm, me = self.comm, self.rank
+        grouped, counts, seg = packed.values, packed.counts, packed.segment
+        rcounts = np.empty_like(counts)
+        comm.Alltoall(counts, rcounts)
+        sdispl, rdispl = _displacements(counts), _displacements(rcounts)
+        try:
+            recv = np.empty(int(rcounts.sum()), dtype=grouped.dtype)
+            mcounts, mrcounts = counts.copy(), rcounts.copy()
+            mcounts[self.local], mrcounts[self.local] = 0, 0
+            mpitype = _mpi_type(grouped.dtype)
+            comm.Alltoallv([grouped, (mcounts.tolist(), sdispl.tolist()), mpitype],
+                           [recv, (mrcounts.tolist(), rdispl.tolist()), mpitype])
+            recv[rdispl[me]:rdispl[me] + rcounts[me]] = grouped[sdispl[me]:sdispl[me] + counts[me]]
+            if self.peers:
+                self._from_node_peers(recv, rdispl, rcounts, counts, len(grouped), grouped.dtype, packed.call)
+        finally:
+            if seg is not None:
+                seg.unlink()
+                packed.values = grouped = None
+                seg.close()
         return recv
 
-    def _from_node_peers(self, recv, rdispl, rcounts, counts, n, dtype) -> None:
+    def _from_node_peers(self, recv, rdispl, rcounts, counts, n, dtype, call: int) -> None:
         """Copy this worker's slices out of the node peers' segments (each peer grouped its values there)."""
         node = self.node_comm
         sizes = node.allgather(n)  # also: every peer has grouped into its segment
@@ -118,7 +146,7 @@ class Exchange:
             for j, sender in enumerate(self.node_ranks):
                 if sender == self.rank:
                     continue
-                name = segment_name(self.job_id, f"xchg{self.calls}", pid=self.pids[j])
+                name = segment_name(self.job_id, f"xchg{call}", pid=self.pids[j])
                 peer = Segment.attach(name, (sizes[j],), dtype)
                 try:
                     lo = starts[j][self.rank]

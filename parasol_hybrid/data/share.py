@@ -131,15 +131,20 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
     _owners(u, i, row_part, col_part, q, owner)
     counts = np.bincount(owner, minlength=nworker)
     trace("owners")
-    # one array at a time, each freed once sent
+    # one array at a time, the largest first, each freed once grouped: at most 8 bytes a triple more than the
+    # triples themselves are alive (the grouped copy of one array and what has arrived of it)
     exchange = Exchange(comm, node_of, job_id)
     try:
-        got_u = exchange.send(u, owner, counts)
+        packed = exchange.group(values, owner, counts)
+        del values
+        got_v = exchange.deliver(packed)
+        packed = exchange.group(u, owner, counts)
         del u
-        got_i = exchange.send(i, owner, counts)
+        got_u = exchange.deliver(packed)
+        packed = exchange.group(i, owner, counts, out=packed.values)  # the rows' buffer again
         del i
-        got_v = exchange.send(values, owner, counts)
-        del values, owner
+        got_i = exchange.deliver(packed)
+        del packed, owner
     finally:
         exchange.close()
     trace("exchange")
