@@ -59,8 +59,7 @@ RESTART, STOP = 0, 1
 def load_regression(alg: paralg):
     """This worker's rows of ``input`` as ``(targets, indptr, indices, data, n_features, bad_lines)``:
     ``parse_regression`` of its byte range, parsed by the compiled libsvm scanner with real targets."""
-    rows = scan_libsvm(loaders.expand_inputs(alg.cfg.input), alg.worker_id, alg.nworker, alg.cfg.on_bad_line,
-                       labels="real")
+    rows = alg.load(format="regression")
     return rows.labels, rows.indptr, rows.indices, rows.data, rows.n_features, rows.bad_lines
 
 

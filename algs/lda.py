@@ -119,7 +119,7 @@ class LDA(paralg):
         if self.start_round:
             raise ConfigError("lda cannot resume: the topic assignments are not part of a checkpoint")
         K = cfg.topics
-        mine = scan_documents(loaders.expand_inputs(cfg.input), self.worker_id, self.nworker)
+        mine = self.load(format="documents")
         keep = kept_words(mine, cfg.stopwords)
         vocab = self._vocabulary(mine, keep)
         V = len(vocab)

@@ -154,13 +154,12 @@ def lbfgs(x0: np.ndarray, memory: int, tol: float, max_iter: int):
     # memory: every vector below is len(x) float64; they are reused, not reallocated, each iteration
     # (same values: the same operations in the same order, written with out=)
     p = np.empty_like(x)
-    scratch = np.empty_like(x)
-    x_new = np.empty_like(x)
+    x_new = np.empty_like(x)  # also the two-loop's scratch (it holds no point then)
     spare: tuple[np.ndarray, np.ndarray] | None = None  # the buffers of the pair dropped last
     for it in range(max_iter):
         if max_abs(g) <= tol:
             return x, f, g, it, True
-        _two_loop(g, S, Y, p, scratch)
+        _two_loop(g, S, Y, p, x_new)
         np.negative(p, out=p)
         slope = float(g @ p)
         if slope >= 0:  # not a descent direction: forget the curvature pairs
@@ -327,22 +326,24 @@ class LR(paralg):
         cfg = self.cfg
         dim = nf + 1
         # memory: each vector here is dim float64 (8 bytes a feature); a worker keeps three (keys, the
-        # pulled weights, its gradient share), the master four more and the L-BFGS pairs
+        # pulled weights, its gradient share); the master, after the first evaluation, evaluates at its
+        # own copy of the point (the table holds the same numbers, assigned) and keeps the summed
+        # gradient, plus L-BFGS's vectors
         g_keys = np.arange(dim + 1, dtype=np.int64)
         all_keys = g_keys[:dim]
         n = len(rows.labels)
         part = np.empty(dim + 1)
-        w_rows = np.empty((dim, 1))
         steps = lbfgs(np.zeros(dim), cfg.memory, cfg.tol, cfg.rounds) if self.is_master else None
         point = next(steps) if steps is not None else None  # the master's exact point: 0, the table's initial value
-        if self.is_master:
-            zeros = np.zeros((dim + 1, 1))
-            totals = np.empty((dim + 1, 1))
-            scratch = np.empty(dim)
+        totals = np.empty((dim + 1, 1)) if self.is_master else None
+        w_rows = np.empty((dim, 1))
         evaluations = 0
         result = None
         while True:
-            w = self.pull(w_table, all_keys, out=w_rows)[:, 0]
+            if self.is_master and evaluations:
+                w, w_rows = point, None
+            else:
+                w = self.pull(w_table, all_keys, out=w_rows)[:, 0]
             grad = part[:dim]
             loss = batch_gradient(w, rows.indices, rows.data, rows.indptr, rows.labels, 0, n, 0.0, nf, grad)
             grad *= n / max(n_total, 1)  # batch_gradient averages over this worker's rows: make it a share
@@ -352,10 +353,12 @@ class LR(paralg):
             evaluations += 1
             if self.is_master:
                 total = self.pull(g_table, g_keys, out=totals)[:, 0]
-                self.push(g_table, g_keys, zeros, rule="assign")
-                f = float(total[dim]) + 0.5 * cfg.beta * float(_unbiased(point, nf, 1.0, scratch) @ point)
-                g = _unbiased(point, nf, cfg.beta)  # beta * reg * point, reg = 1 but 0 at the bias
+                g = _unbiased(point, nf, 1.0)  # reg * point, reg = 1 but 0 at the bias
+                f = float(total[dim]) + 0.5 * cfg.beta * float(g @ point)
+                _unbiased(point, nf, cfg.beta, out=g)  # beta * reg * point
                 g += total[:dim]
+                totals.fill(0.0)
+                self.push(g_table, g_keys, totals, rule="assign")  # zero the sums for the next evaluation
                 try:
                     x_next = steps.send((f, g))
                 except StopIteration as done:

@@ -494,8 +494,9 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         ``pattern``: ``linesplit`` (byte ranges of the files, one per worker),
         ``fmap`` / ``smap`` / ``fsmap`` (rating or edge triples partitioned by
         row, column or both). ``format``: ``lines`` (list of ``Line``),
-        ``ratings``, ``libsvm`` or ``words`` (a Counter). ``fmap``-style patterns
-        imply ``ratings``.
+        ``ratings``, ``libsvm`` (0/1 labels), ``regression`` (libsvm rows with real-valued
+        labels), ``documents`` (one document a line, lower-cased ``[a-z]`` words of 3+ letters:
+        ``Documents``) or ``words`` (a Counter). ``fmap``-style patterns imply ``ratings``.
 
         With ``fmap`` / ``smap`` / ``fsmap`` the load is a collective: each worker parses only its byte
         range (compiled), the ids become rows of the job's vocabulary, and each triple is sent to its
@@ -533,10 +534,17 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         if format == "libsvm":
             from .data.scan_text import scan_libsvm
             return scan_libsvm(files, self.worker_id, self.nworker, on_bad_line=policy)
+        if format == "regression":
+            from .data.scan_text import scan_libsvm
+            return scan_libsvm(files, self.worker_id, self.nworker, on_bad_line=policy, labels="real")
+        if format == "documents":
+            from .data.scan_text import scan_documents
+            return scan_documents(files, self.worker_id, self.nworker)
         if format == "words":
             from .data.scan_text import scan_words
             return scan_words(files, self.worker_id, self.nworker)
-        raise InputError(f"unknown load format {format!r} (known: lines, ratings, libsvm, words)")
+        raise InputError(f"unknown load format {format!r} (known: lines, ratings, libsvm, regression, documents, "
+                         f"words)")
 
     # ------------------------------------------------------------ output
     @property

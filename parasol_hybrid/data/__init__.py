@@ -25,7 +25,7 @@ from parasol_hybrid.data.parsers import (
 )
 from parasol_hybrid.data.chunks import Chunk, read_chunks
 from parasol_hybrid.data.scan_ratings import ScannedRatings, scan_ratings
-from parasol_hybrid.data.scan_text import scan_libsvm, scan_words
+from parasol_hybrid.data.scan_text import Documents, parse_regression, scan_documents, scan_libsvm, scan_words
 from parasol_hybrid.data.share import RatingsShare, load_share
 from parasol_hybrid.data.partition import (
     PATTERNS,
@@ -61,6 +61,9 @@ __all__ = [
     "scan_ratings",
     "scan_libsvm",
     "scan_words",
+    "scan_documents",
+    "Documents",
+    "parse_regression",
     "RatingsShare",
     "load_share",
 ]

@@ -234,8 +234,9 @@ def _string_vocabulary(comm, key_arrays: Sequence[np.ndarray], tables: Sequence[
     def rows_of(keys, t):
         out = np.empty(len(keys), dtype=rowtype)
         neg = keys < 0
-        _lookup_codes(keys[neg], code_rows_of_table[t], out_neg := np.empty(int(neg.sum()), dtype=rowtype))
-        out[neg] = out_neg
+        coded = np.empty(int(neg.sum()), dtype=rowtype)
+        _lookup_codes(keys[neg], code_rows_of_table[t], coded)
+        out[neg] = coded
         if not neg.all():
             pos_keys = keys[~neg]
             uniq, inverse = np.unique(pos_keys, return_inverse=True)
