@@ -3,7 +3,7 @@
 Input: lines ``user item rating`` (tabs, commas or spaces; ids are any
 strings). Every worker trains Hogwild-style, in place, on its part of the
 ratings (partitioned by user with ``fmap``), on the user and item factor
-tables that the node's workers share. A worker shuffles its ratings once;
+tables that the node's workers share. A worker's ratings arrive shuffled;
 each round visits them in blocks of ``BLOCK`` consecutive ratings, the
 blocks in a new random order (and a new random start), so the rating arrays
 are read sequentially and a round costs the same per rating at 1 M or 100 M.
@@ -51,16 +51,11 @@ class MF(paralg):
 
     def solve(self) -> None:
         cfg = self.cfg
-        part = self.load(pattern=cfg.pattern)
+        part = self.load(pattern=cfg.pattern, shuffle=True)  # in a random order (blocks of it each round)
         users, items = part.row_ids, part.col_ids  # the job's ids, sorted as strings: row r is users[r]
-        # shuffled once (each round then visits blocks of consecutive ratings in a new random order)
         bad = self.allreduce(int(part.bad_lines))
-        perm = np.arange(len(part.values), dtype=np.int32 if len(part.values) < 2 ** 31 else np.int64)
-        np.random.default_rng([cfg.seed, self.worker_id, 1 << 20]).shuffle(perm)
-        u, part.u = part.u[perm], None  # one array at a time: at most one extra copy is alive
-        i, part.i = part.i[perm], None
-        r, part.values = part.values[perm], None
-        del perm, part
+        u, i, r = part.u, part.i, part.values
+        del part
         n_total = self.allreduce(len(r))
         mu = self.allreduce(float(r.sum())) / max(n_total, 1)
         self._n_total = n_total

@@ -488,7 +488,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
     # ------------------------------------------------------------ input
     @_input_time
     def load(self, path=None, pattern: str = "linesplit", format: str = "lines",  # noqa: A002
-             shared_ids: bool = False, weight_required: bool = True):
+             shared_ids: bool = False, weight_required: bool = True, shuffle: bool = False):
         """Load this worker's part of the input (default: the config's ``input``).
 
         ``pattern``: ``linesplit`` (byte ranges of the files, one per worker),
@@ -505,7 +505,9 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         vocabularies ``row_ids`` / ``col_ids`` (sorted as strings, the same on every worker; with
         ``shared_ids`` one vocabulary of the ids of both columns, for graphs) and ``bad_lines`` (this
         worker's byte range's). ``rows`` / ``cols`` give each triple's ids, as before. With
-        ``weight_required`` False a line may have two fields (weight 1), as edge lists do.
+        ``weight_required`` False a line may have two fields (weight 1), as edge lists do. With
+        ``shuffle`` each worker's triples come in a random order (seeded by the config's ``seed`` and the
+        worker id) instead of the files' order: what SGD wants, without a second copy of the share.
         """
         from . import data
 
@@ -515,13 +517,14 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         files = data.expand_inputs(spec)
         policy = self.cfg.on_bad_line
         if pattern in ("fmap", "smap", "fsmap"):
-            self._collective(f"load(pattern={pattern!r}, shared_ids={bool(shared_ids)})")
+            self._collective(f"load(pattern={pattern!r}, shared_ids={bool(shared_ids)}, shuffle={bool(shuffle)})")
             from .data.share import load_share
             own_shm = self.cfg.load_exchange == "shm"
             node_of = allgather_obj(self._rt.role_comm, self.node_id) if own_shm else None
             return load_share(self._rt.role_comm, files, pattern, on_bad_line=policy, shared_ids=shared_ids,
                               weight_required=weight_required, node_of=node_of,
-                              job_id=self._rt.job_id if own_shm else None)
+                              job_id=self._rt.job_id if own_shm else None,
+                              shuffle_seed=[self.cfg.seed, self.worker_id, 1 << 20] if shuffle else None)
         if pattern != "linesplit":
             raise InputError(f"unknown load pattern {pattern!r} (known: linesplit, fmap, smap, fsmap)")
         lines = data.read_lines(files, self.worker_id, self.nworker)

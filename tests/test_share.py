@@ -161,6 +161,15 @@ def test_each_worker_gets_the_share_partition_gives(tmp_path, kind, pattern, nwo
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("nodes", [None, "0,0,1"])
+def test_a_shuffled_share_holds_the_same_triples_in_a_seeded_order(tmp_path, nodes):
+    a = _ratings_file(tmp_path / "a.txt", "mixed", seed=5)
+    env = dict(os.environ, SHARE_SHUFFLE="1", **({"SHARE_NODES": nodes} if nodes else {}))
+    done = subprocess.run([MPIEXEC, "-n", "3", sys.executable, str(JOB), "fmap", "skip", "1", "0", str(a)],
+                          capture_output=True, text=True, timeout=100, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_shared_ids_give_one_vocabulary_of_both_columns(tmp_path):
     path = tmp_path / "edges.txt"
     path.write_text("a b\nb c 2\nc a\nd a 0.5\n7 a\n")

@@ -25,17 +25,24 @@ __all__ = ["Exchange"]
 
 
 @njit(cache=True, nogil=True)
-def _group(owner, counts, values, out):
-    """``values`` grouped by owner into ``out`` (a stable counting sort: the sender's order within each owner)."""
+def _group(owner, counts, values, out, order):
+    """``values`` grouped by owner into ``out``: a counting sort that visits the values in ``order`` (empty:
+    in their own order, so each owner gets them in the sender's order; a permutation: in a random order)."""
     start = np.zeros(counts.shape[0], dtype=np.int64)
     acc = 0
     for w in range(counts.shape[0]):
         start[w] = acc
         acc += counts[w]
-    for t in range(owner.shape[0]):
+    n = owner.shape[0]
+    shuffled = order.shape[0] == n and n > 0
+    for s in range(n):
+        t = order[s] if shuffled else s
         w = owner[t]
         out[start[w]] = values[t]
         start[w] += 1
+
+
+_NO_ORDER = np.zeros(0, dtype=np.int64)
 
 
 def _mpi_type(dtype):
@@ -83,16 +90,17 @@ class Exchange:
             self.node_comm.Free()
             self.node_comm = None
 
-    def send(self, values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    def send(self, values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
+             order: np.ndarray | None = None) -> np.ndarray:
         """``values[t]`` to worker ``owner[t]`` (``counts[w]`` of them go to ``w``); returns what this worker
         receives, by sending worker, each sender's values in its order. (:meth:`group` then :meth:`deliver`,
         for a caller that frees ``values`` in between.)"""
-        return self.deliver(self.group(values, owner, counts))
+        return self.deliver(self.group(values, owner, counts, order=order))
 
     def group(self, values: np.ndarray, owner: np.ndarray, counts: np.ndarray,
-              out: np.ndarray | None = None) -> "_Grouped":
+              out: np.ndarray | None = None, order: np.ndarray | None = None) -> "_Grouped":
         """``values`` grouped by owner, ready for :meth:`deliver` (into ``out`` when it fits and no segment is
-        needed)."""
+        needed). With ``order`` (a permutation of the values) each owner gets its values in that order."""
         counts = np.asarray(counts, dtype=np.int64)
         self.calls += 1
         seg = None
@@ -104,7 +112,7 @@ class Exchange:
         else:
             grouped = np.empty_like(values)
         try:
-            _group(owner, counts, values, grouped)
+            _group(owner, counts, values, grouped, _NO_ORDER if order is None else order)
         except BaseException:
             if seg is not None:
                 seg.unlink()

@@ -97,10 +97,13 @@ class _Trace:
 
 def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "error",
                weight_required: bool = True, shared_ids: bool = False, node_of: list[int] | None = None,
-               job_id: str | None = None) -> RatingsShare:
+               job_id: str | None = None, shuffle_seed=None) -> RatingsShare:
     """This worker's share (``comm.rank`` of ``comm.size`` workers) of the triples in ``files`` under
     ``pattern``; a collective of ``comm``. See the module docstring. ``node_of`` (the node of each worker)
-    and ``job_id`` let the workers of a node exchange through shared memory (:mod:`.exchange`)."""
+    and ``job_id`` let the workers of a node exchange through shared memory (:mod:`.exchange`). With
+    ``shuffle_seed`` (a seed of ``np.random.default_rng``) the triples a worker receives from each sender
+    come in a random order (the same for the same seed and input) instead of the files' order: a shuffle
+    for SGD without a second copy of the share."""
     if pattern not in PATTERNS or pattern == "linesplit":
         raise InputError(f"load_share partitions by id: pattern must be 'fmap', 'smap' or 'fsmap', got {pattern!r}")
     worker, nworker = comm.rank, comm.size
@@ -133,18 +136,22 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
     trace("owners")
     # one array at a time, the largest first, each freed once grouped: at most 8 bytes a triple more than the
     # triples themselves are alive (the grouped copy of one array and what has arrived of it)
+    order = None
+    if shuffle_seed is not None:
+        order = np.arange(len(values), dtype=np.int32 if len(values) < 2 ** 31 else np.int64)
+        np.random.default_rng(shuffle_seed).shuffle(order)
     exchange = Exchange(comm, node_of, job_id)
     try:
-        packed = exchange.group(values, owner, counts)
+        packed = exchange.group(values, owner, counts, order=order)
         del values
         got_v = exchange.deliver(packed)
-        packed = exchange.group(u, owner, counts)
+        packed = exchange.group(u, owner, counts, order=order)
         del u
         got_u = exchange.deliver(packed)
-        packed = exchange.group(i, owner, counts, out=packed.values)  # the rows' buffer again
+        packed = exchange.group(i, owner, counts, out=packed.values, order=order)  # the rows' buffer again
         del i
         got_i = exchange.deliver(packed)
-        del packed, owner
+        del packed, owner, order
     finally:
         exchange.close()
     trace("exchange")
