@@ -163,6 +163,6 @@ def _chunks_of(pieces, chunk_bytes: int, reuse: bool) -> Iterator[Chunk]:
     buf = np.empty(chunk_bytes, dtype=np.uint8) if reuse and pieces else None  # pages touched only as read
     for path, start, end in pieces:
         try:
-            yield from _read_piece(Path(path), start, end, chunk_bytes, buf)
+            yield from _read_piece(path if isinstance(path, Path) else Path(path), start, end, chunk_bytes, buf)
         except OSError as exc:
             raise InputError(f"cannot read input file {str(path)!r}: {exc.strerror}") from exc

@@ -54,7 +54,7 @@ def byte_ranges(files: Sequence[Path], nworker: int) -> list[list[ByteRange]]:
     range as ``(path, start, end)`` with file offsets, in file order.
     """
     _check_worker(0, nworker)
-    paths = [Path(f) for f in files]
+    paths = [f if isinstance(f, Path) else Path(f) for f in files]
     sizes = [_file_size(p) for p in paths]
     total = sum(sizes)
     bounds = [total * w // nworker for w in range(nworker + 1)]

@@ -587,7 +587,7 @@ def scan_words(files: Sequence[Path], worker: int, nworker: int, *, chunk_bytes:
     words = np.empty((1 << 15, 3), dtype=np.int64)
     arena = np.empty(1 << 20, dtype=np.uint8)
     state = np.zeros(2, dtype=np.int64)
-    for chunk in read_chunks(files, worker, nworker, chunk_bytes):
+    for chunk in read_chunks(files, worker, nworker, chunk_bytes, reuse=True):  # each chunk counted before the next
         data = chunk.data
         pos = 0
         while True:
