@@ -477,7 +477,7 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         from .data.vocab import vocabulary_of_strings
 
         local = set(np.asarray(ids, dtype=object).ravel().tolist())
-        strings = int(all(type(x) is str for x in local))
+        strings = int(all(type(x) is str and _utf8(x) for x in local))
         if int(allreduce(self._rt.role_comm, strings, op="min")):  # each distinct id crosses once per worker
             return vocabulary_of_strings(self._rt.role_comm, local)
         merged = set()
@@ -638,6 +638,15 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
             line = f"[{'#' * filled}{'.' * (20 - filled)}] " + line
         print(line, flush=True, file=sys.stdout)
 
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as utf-8 (a lone surrogate does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _mismatch(calls: list[tuple[int, str]]) -> str:

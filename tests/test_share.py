@@ -135,6 +135,9 @@ def _ratings_file(path: Path, kind: str, n: int = 3000, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     if kind == "int":
         rows, cols = rng.integers(0, 400, n).astype(str), rng.integers(0, 60, n).astype(str)
+    elif kind == "mid":  # int32 keys, but too sparse for the direct table: the sorted path
+        rows = (rng.integers(0, 400, n) * 1_000_003 + 300_000_000).astype(str)
+        cols = rng.integers(0, 60, n).astype(str)
     elif kind == "big":  # ids at and above 2^31 (int64 keys), one column sparse enough for the sorted path
         rows = (rng.integers(0, 400, n) + (1 << 31) - 200).astype(str)
         cols = rng.integers(0, 1 << 50, n).astype(str)
@@ -148,7 +151,7 @@ def _ratings_file(path: Path, kind: str, n: int = 3000, seed: int = 0) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["int", "mixed", "big"])
+@pytest.mark.parametrize("kind", ["int", "mixed", "mid", "big"])
 @pytest.mark.parametrize("pattern, nworker, nodes", [("fmap", 1, None), ("fmap", 3, None), ("smap", 2, "0,0"),
                                                      ("fsmap", 4, "0,1,0,1"), ("fmap", 3, "0,0,0")])
 def test_each_worker_gets_the_share_partition_gives(tmp_path, kind, pattern, nworker, nodes):
@@ -207,3 +210,17 @@ def test_a_two_node_job_loads_the_same_shares_either_way(tmp_path, exchange):
     assert got["bad_lines"] == got["expected_bad"] == 2, got
     job = re.search(r"run_parasol: job ([0-9a-f]+):", done.stderr).group(1)
     assert shm_leftovers(job) == []
+
+
+def test_a_bad_line_ends_a_bare_load_on_every_worker(tmp_path):
+    """Without the launcher too: the worker that meets the bad line raises it, the others raise naming it."""
+    path = tmp_path / "r.txt"
+    lines = [f"{k} {k % 7} 1" for k in range(4000)]
+    lines[3999] = "1 2 x"
+    path.write_text("\n".join(lines) + "\n")
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(JOB), "fmap", "error", "1", "0", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert f"InputError: {path}:4000: weight 'x' is not a finite number" in out, out
+    assert "InputError: worker 1 could not parse its part of the input" in out, out

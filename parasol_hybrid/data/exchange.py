@@ -125,10 +125,10 @@ class Exchange:
         """Send what :meth:`group` prepared; returns what this worker receives (see :meth:`send`)."""
         comm, me = self.comm, self.rank
         grouped, counts, seg = packed.values, packed.counts, packed.segment
-        rcounts = np.empty_like(counts)
-        comm.Alltoall(counts, rcounts)
-        sdispl, rdispl = _displacements(counts), _displacements(rcounts)
         try:
+            rcounts = np.empty_like(counts)
+            comm.Alltoall(counts, rcounts)
+            sdispl, rdispl = _displacements(counts), _displacements(rcounts)
             recv = np.empty(int(rcounts.sum()), dtype=grouped.dtype)
             mcounts, mrcounts = counts.copy(), rcounts.copy()
             mcounts[self.local], mrcounts[self.local] = 0, 0

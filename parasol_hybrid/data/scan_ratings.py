@@ -295,8 +295,13 @@ class _Out:
         return int(np.iinfo(self.rows.dtype).max) - 1
 
     def widen(self) -> None:
-        """Keys as ``int64`` from now on."""
-        self.rows, self.cols = self.rows.astype(np.int64), self.cols.astype(np.int64)
+        """Keys as ``int64`` from now on (only the keys held are copied: the slack stays untouched)."""
+        n = int(self.n[0])
+        for name in ("rows", "cols"):
+            old = getattr(self, name)
+            new = np.empty(len(old), dtype=np.int64)
+            new[:n] = old[:n]
+            setattr(self, name, new)
 
     def append(self, r: int, c: int, v: float) -> None:
         if max(abs(r), abs(c)) > self.top:
@@ -344,9 +349,10 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
     seen_bytes = 0
     for chunk in read_chunks(files, worker, nworker, **kw):
         data = chunk.data
-        lines = _count_newlines(data) + 1
+        lines = _count_newlines(data) + (0 if len(data) and data[-1] == 10 else 1)
         seen_bytes += len(data)
-        if seen_bytes == len(data):  # the first chunk: room for the whole range at its line length, +3%
+        if seen_bytes == len(data) and len(data) >= min(range_bytes, 1 << 20):
+            # a first chunk big enough to be typical: room for the whole range at its line length, +3%
             out.reserve(int(lines * max(1.0, range_bytes / max(len(data), 1)) * 1.03) + 1024)
         out.reserve(lines)
         pos = 0

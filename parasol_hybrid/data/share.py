@@ -108,7 +108,17 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
         raise InputError(f"load_share partitions by id: pattern must be 'fmap', 'smap' or 'fsmap', got {pattern!r}")
     worker, nworker = comm.rank, comm.size
     trace = _Trace(worker)
-    scanned = scan_ratings(files, worker, nworker, on_bad_line, weight_required)
+    failure = None
+    try:
+        scanned = scan_ratings(files, worker, nworker, on_bad_line, weight_required)
+    except InputError as exc:  # every worker learns of it: none waits in the exchange for good
+        failure = exc
+    failed = comm.allreduce(0 if failure is None else 1 << worker)
+    if failure is not None:
+        raise failure
+    if failed:
+        first = (failed & -failed).bit_length() - 1
+        raise InputError(f"worker {first} could not parse its part of the input (its error names the line)")
     trace("parse")
     if shared_ids:
         vocab, (u, i) = build_vocabulary(comm, [scanned.rows, scanned.cols], [scanned.row_ids, scanned.col_ids])

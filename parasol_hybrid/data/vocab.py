@@ -128,6 +128,7 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 def _alltoallv(comm, send: np.ndarray, counts: np.ndarray, dtype) -> np.ndarray:
     """Exchange ``send`` (grouped by destination, ``counts`` per destination); returns what arrived, by source."""
+    send = np.ascontiguousarray(send, dtype=dtype)  # MPI reads the buffer as ``dtype``: never reinterpret
     counts = np.asarray(counts, dtype=np.int64)
     rcounts = np.empty_like(counts)
     comm.Alltoall(counts, rcounts)
@@ -167,7 +168,7 @@ def _int_vocabulary(comm, key_arrays: Sequence[np.ndarray], high: int) -> tuple[
         local = np.flatnonzero(flags).astype(np.int64)
         del flags
     else:
-        local = _distinct(np.concatenate(list(key_arrays))) if key_arrays else np.zeros(0, np.int64)
+        local = _distinct(np.concatenate([k.astype(np.int64, copy=False) for k in key_arrays]))
     send, counts = _by_owner(local, (local % n).astype(np.int64), n)
     mine = _distinct(_alltoallv(comm, send, counts, np.int64))
     everyone = _allgatherv(comm, mine, np.int64)
