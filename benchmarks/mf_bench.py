@@ -32,6 +32,8 @@ from .common import REPO, figure, interleave, median, run_job, say, verdict
 sys.path.insert(0, str(REPO / "algs"))
 from mf_kernels import BLOCK, sgd_blocks, sse  # noqa: E402  (imported as algs/mf.py imports it)
 
+from parasol_hybrid.data.exchange import RUN  # noqa: E402
+
 from parasol_hybrid.tables.kernels import INIT_KINDS, fill_init  # noqa: E402
 
 __all__ = ["run", "rows", "loop_train", "SPEED_GOAL", "RMSE_GOAL"]
@@ -80,9 +82,11 @@ def loop_train(train, test, n_users: int, n_items: int, rounds: int, hyper: dict
                reg)
     sse(P, Q, BU, BI, tu[tiny], ti[tiny], test.values[tiny], mu)
 
-    # shuffled once, then blocks in a new order each round, as each worker of algs/mf.py does
-    perm = np.arange(len(r), dtype=np.int32)
-    np.random.default_rng([hyper["seed"], 0, 1 << 20]).shuffle(perm)
+    # shuffled once by runs of RUN ratings (as a worker of algs/mf.py receives them from load(shuffle=True)),
+    # then blocks in a new order each round
+    runs = np.random.default_rng([hyper["seed"], 0, 1 << 20]).permutation(-(-len(r) // RUN))
+    perm = (runs[:, None] * RUN + np.arange(RUN)).ravel()
+    perm = perm[perm < len(r)]
     u, i, r = u[perm], i[perm], r[perm]
     t0 = time.perf_counter()
     for rnd in range(rounds):

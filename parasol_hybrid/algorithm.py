@@ -506,8 +506,9 @@ class paralg:  # noqa: N801 - the original parasol's name, kept on purpose
         ``shared_ids`` one vocabulary of the ids of both columns, for graphs) and ``bad_lines`` (this
         worker's byte range's). ``rows`` / ``cols`` give each triple's ids, as before. With
         ``weight_required`` False a line may have two fields (weight 1), as edge lists do. With
-        ``shuffle`` each worker's triples come in a random order (seeded by the config's ``seed`` and the
-        worker id) instead of the files' order: what SGD wants, without a second copy of the share.
+        ``shuffle`` each worker's triples come in a random order of runs of 64 consecutive triples (seeded by
+        the config's ``seed`` and the worker id) instead of the files' order: what SGD wants, without a
+        second copy of the share.
         """
         from . import data
 

@@ -28,7 +28,7 @@ from numba import njit
 
 from parasol_hybrid.data.partition import PATTERNS, grid_shape
 from parasol_hybrid.data.scan_ratings import scan_ratings
-from parasol_hybrid.data.exchange import Exchange
+from parasol_hybrid.data.exchange import RUN, Exchange
 from parasol_hybrid.data.vocab import Vocabulary, build_vocabulary
 from parasol_hybrid.errors import InputError
 
@@ -102,8 +102,8 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
     ``pattern``; a collective of ``comm``. See the module docstring. ``node_of`` (the node of each worker)
     and ``job_id`` let the workers of a node exchange through shared memory (:mod:`.exchange`). With
     ``shuffle_seed`` (a seed of ``np.random.default_rng``) the triples a worker receives from each sender
-    come in a random order (the same for the same seed and input) instead of the files' order: a shuffle
-    for SGD without a second copy of the share."""
+    come in a random order of runs of ``RUN`` (64) consecutive triples (the same for the same seed and
+    input) instead of the files' order: a shuffle for SGD without a second copy of the share."""
     if pattern not in PATTERNS or pattern == "linesplit":
         raise InputError(f"load_share partitions by id: pattern must be 'fmap', 'smap' or 'fsmap', got {pattern!r}")
     worker, nworker = comm.rank, comm.size
@@ -147,9 +147,8 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
     # one array at a time, the largest first, each freed once grouped: at most 8 bytes a triple more than the
     # triples themselves are alive (the grouped copy of one array and what has arrived of it)
     order = None
-    if shuffle_seed is not None:
-        order = np.arange(len(values), dtype=np.int32 if len(values) < 2 ** 31 else np.int64)
-        np.random.default_rng(shuffle_seed).shuffle(order)
+    if shuffle_seed is not None:  # runs of RUN consecutive triples in a random order
+        order = np.random.default_rng(shuffle_seed).permutation(-(-len(values) // RUN)).astype(np.int64)
     exchange = Exchange(comm, node_of, job_id)
     try:
         packed = exchange.group(values, owner, counts, order=order)
