@@ -222,5 +222,5 @@ def test_a_bad_line_ends_a_bare_load_on_every_worker(tmp_path):
                           capture_output=True, text=True, timeout=60)
     out = done.stdout + done.stderr
     assert done.returncode != 0
-    assert f"InputError: {path}:4000: weight 'x' is not a finite number" in out, out
-    assert "InputError: worker 1 could not parse its part of the input" in out, out
+    assert f"InputError: {path}:4000: weight 'x' is not a finite number ('1 2 x')\n" in out, out
+    assert f"InputError: {path}:4000: weight 'x' is not a finite number ('1 2 x') (met by worker 1)" in out, out

@@ -113,12 +113,12 @@ def load_share(comm, files: Sequence[Path], pattern: str, on_bad_line: str = "er
         scanned = scan_ratings(files, worker, nworker, on_bad_line, weight_required)
     except InputError as exc:  # every worker learns of it: none waits in the exchange for good
         failure = exc
-    failed = comm.allreduce(0 if failure is None else 1 << worker)
+    errors = comm.allgather(None if failure is None else str(failure))
     if failure is not None:
         raise failure
-    if failed:
-        first = (failed & -failed).bit_length() - 1
-        raise InputError(f"worker {first} could not parse its part of the input (its error names the line)")
+    for k, text in enumerate(errors):
+        if text is not None:  # the same words on every worker, whichever the launcher reports first
+            raise InputError(f"{text} (met by worker {k})")
     trace("parse")
     if shared_ids:
         vocab, (u, i) = build_vocabulary(comm, [scanned.rows, scanned.cols], [scanned.row_ids, scanned.col_ids])
