@@ -20,7 +20,7 @@ from numba import njit
 from parasol_hybrid.data.lines import _check_worker, byte_ranges
 from parasol_hybrid.errors import ConfigError, InputError
 
-__all__ = ["Chunk", "read_chunks", "CHUNK_BYTES"]
+__all__ = ["Chunk", "read_chunks", "count_newlines", "CHUNK_BYTES"]
 
 #: bytes read at a time (a chunk is this long, plus the tail of its last line)
 CHUNK_BYTES = 64 << 20
@@ -92,6 +92,16 @@ def _rfind_newline(data):
         if data[j] == 10:
             return j
     return -1
+
+
+@njit(cache=True, nogil=True)
+def count_newlines(data):
+    """The number of newline bytes in ``data`` (the parsers size their outputs by it)."""
+    k = 0
+    for j in range(data.shape[0]):
+        if data[j] == 10:
+            k += 1
+    return k
 
 
 def _read_block(f, n: int, buf: np.ndarray | None = None) -> np.ndarray:

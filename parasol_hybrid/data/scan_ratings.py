@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from parasol_hybrid.data.chunks import Chunk, read_chunks
+from parasol_hybrid.data.chunks import Chunk, count_newlines as _count_newlines, read_chunks
 from parasol_hybrid.data.idhash import IdTable, canonical_int, intern
 from parasol_hybrid.data.lines import Line, byte_ranges
 from parasol_hybrid.data.parsers import Ratings, _check_policy, parse_ratings
@@ -255,15 +255,6 @@ def _line_end(data, pos):
     while pos < n and data[pos] != 10:
         pos += 1
     return pos
-
-
-@njit(cache=True, nogil=True)
-def _count_newlines(data):
-    k = 0
-    for j in range(data.shape[0]):
-        if data[j] == 10:
-            k += 1
-    return k
 
 
 class _Out:

@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from parasol_hybrid.data.chunks import CHUNK_BYTES, Chunk, read_chunks
+from parasol_hybrid.data.chunks import count_newlines as _count_newlines
 from parasol_hybrid.data.lines import Line
 from parasol_hybrid.data.parsers import BAD_LINE_POLICIES, LibSVM, _check_policy, parse_libsvm
 from parasol_hybrid.errors import ConfigError, InputError
@@ -797,14 +798,6 @@ def _document_tokens(data, pos, min_length, slots, words, arena, codes, doc_ends
     return N
 
 
-@njit(cache=True, nogil=True)
-def _count_newlines(data):
-    """The number of newline bytes in ``data``."""
-    nl = 0
-    for j in range(data.shape[0]):
-        if data[j] == 10:
-            nl += 1
-    return nl
 
 
 @njit(cache=True, nogil=True)
