@@ -7,7 +7,7 @@ sees a node-mate die, writes ``failure.json`` before the job is torn down:
 only the first one of the job is kept (the file is made complete under a
 temporary name and linked into place, which fails if it exists), so the
 launcher names the rank whose failure started the end, not the first rank
-that happened to be killed afterwards. Plain stdlib: the launcher imports it.
+that happened to be killed afterwards. Plain stdlib (and :mod:`.errors`): the launcher imports it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import json
 import os
 import socket
 import traceback
+
+from .errors import ParasolError
 
 __all__ = ["ENV", "FAILURE", "folder", "record_failure", "read_failure", "describe_failure", "error_line"]
 
@@ -33,8 +35,6 @@ def folder() -> str | None:
 def error_line(exc: BaseException) -> str:
     """One line for an error: ``Type: message`` (a ParasolError's message names the offending thing;
     for another error it is the last line of its traceback)."""
-    from .errors import ParasolError
-
     if isinstance(exc, ParasolError):
         text = f"{type(exc).__name__}: {exc}"
     else:

@@ -11,7 +11,7 @@ parent died and the rank was re-parented.
 When either is gone nobody will end the rank (a killed launcher cannot sweep
 nor kill): :func:`end_orphaned` removes the job's leftover segments on this
 host, says so in one line and exits at once, without ``MPI_Abort`` (which can
-hang once mpiexec is gone). Plain stdlib and ``tables.segment``: the launcher
+hang once mpiexec is gone). Plain stdlib, ``jobdir`` and ``tables.segment``: the launcher
 imports it too.
 """
 
@@ -23,6 +23,7 @@ import shutil
 import sys
 import threading
 
+from . import jobdir
 from .tables import segment
 
 __all__ = ["ENV_PID", "ENV_ID", "process_identity", "launcher_env", "Lifeline", "end_orphaned", "mpich_files"]
@@ -149,8 +150,6 @@ def end_orphaned(line: Lifeline, rank: tuple[int, str, int], who: str, job_id: s
     (rank, role, index). Called from the watchdog thread or the main thread;
     the first caller does it, a second one just waits.
     """
-    from . import jobdir
-
     _ending.acquire()
     try:
         if job_id:

@@ -140,6 +140,18 @@ def test_dry_run_prints_argv_and_starts_nothing(tmp_path):
 
 
 @pytest.mark.timeout(120)
+def test_dry_run_names_the_environment_overrides(tmp_path, monkeypatch, capsys):
+    entry = script(tmp_path, "open('ran', 'w').close()\n")
+    cfg = write_config(tmp_path, nworker=1, nserver=1)
+    monkeypatch.setenv("PARASOL_QUIET", "1")
+    assert launcher.main(["--config", str(cfg), "--dry-run", "python", str(entry)]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert first == shlex.join([MPIEXEC, "-n", "2", sys.executable, str(entry)])
+    assert any(line.startswith("environment: PARASOL_QUIET=1  (") for line in rest), rest
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", ["unknown key", "wrong type", "bad input", "no entry", "no mpiexec"])
 def test_config_error_exits_2_before_starting(tmp_path, case):
     entry = script(tmp_path, "open('ran', 'w').close()\n")
