@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import zmq
@@ -49,6 +51,7 @@ from ..tables.spec import TableSpec
 from ..transport.outbox import Outbox
 from ..transport.security import connect_dealer
 from ..transport.wire import Op, WireError, decode, encode
+from .declare import new_shard
 from .link import dealer_identity, frames_nbytes, peer_name
 
 __all__ = ["NodeAgent", "take_delta", "rebase", "CHUNK_BYTES"]  # the kernels live in tables/cache.py
@@ -73,11 +76,16 @@ class _Cache:
 
 
 class NodeAgent:
-    """Flushes and refreshes the caches of one node; see the module docstring."""
+    """Flushes and refreshes the caches of one node; see the module docstring.
 
-    def __init__(self, server):
-        self.server = server
-        rt = server.rt
+    ``rt`` is the runtime of the server it runs in, ``declared(table)`` the spec
+    of a table whose shard that server holds (else None): all it needs of the
+    server. The server feeds it events (:meth:`on_worker_clock`,
+    :meth:`on_node_clock`, :meth:`on_events`) and calls :meth:`tick`.
+    """
+
+    def __init__(self, rt, declared: Callable[[int], TableSpec | None]):
+        self.declared = declared
         self.rt = rt
         self.node = rt.node
         self.nodes = sorted(set(rt.layout.node_of))
@@ -105,13 +113,11 @@ class NodeAgent:
         self.refreshes = 0
 
     # ------------------------------------------------------------------ set-up
-    def create_caches(self, spec: TableSpec, shards: list[int], resume=None) -> dict:
+    def create_caches(self, spec: TableSpec, shards: list[int], resume: Path | None = None) -> dict:
         """Create this node's caches of ``shards`` of a table (filled from the checkpoint ``resume``
         when given); returns their names by shard."""
-        from .server import restore
         names = {}
-        own = self.server.shards.get(spec.index)
-        if own is None or own.spec != spec:
+        if self.declared(spec.index) != spec:
             raise ValueError(f"table {spec.index} ({spec.name!r}) is not declared on this node")
         for s in shards:
             if (spec.index, s) in self.caches:
@@ -121,14 +127,7 @@ class NodeAgent:
             owner = self.rt.layout.servers[s]
             if self.rt.layout.node_of[owner] == self.node or not 0 <= s < spec.nshards:
                 raise ValueError(f"shard {s} of table {spec.name!r} is not a remote shard of node {self.node}")
-            sh = Shard.create(self.rt.job_id, spec, s, cache=True)
-            try:
-                if resume is not None:
-                    restore(sh, resume)
-            except BaseException:
-                sh.unlink()
-                sh.close()
-                raise
+            sh = new_shard(self.rt.job_id, spec, s, resume, cache=True)
             self.caches[(spec.index, s)] = _Cache(sh)
             names[str(s)] = sh.names
         return names

@@ -16,6 +16,7 @@ import zmq
 from ..errors import JobError, TableError
 from ..transport.security import connect_dealer
 from ..transport.wire import Message, Op, WireError, decode, encode
+from .owners import OwnerRequests
 
 __all__ = ["NodeLink", "frames_nbytes", "peer_name", "dealer_identity", "identity_rank"]
 
@@ -53,7 +54,7 @@ def request_name(op: int, fields: dict) -> str:
     return f"{Op.NAMES.get(op, op)} of table {fields.get('table', 0)} shard {fields.get('shard', 0)}"
 
 
-class NodeLink:
+class NodeLink(OwnerRequests):
     """DEALER sockets from one worker to servers, created on first use.
 
     ``request`` sends one message and waits (zmq poll, sleeping) for its reply,
@@ -62,7 +63,8 @@ class NodeLink:
     within ``timeout`` seconds (default: the config's ``peer_timeout``) is a
     JobError; an ERROR reply is a TableError carrying the server's message.
     Bytes sent to servers on other nodes are counted in this rank's slot of
-    the node board.
+    the node board. Its tables' requests to remote owners (``push_rule``,
+    ``sparse_*``: the RemoteShards protocol) come from :class:`OwnerRequests`.
     """
 
     def __init__(self, rt, timeout: float | None = None):

@@ -22,12 +22,13 @@ from ..errors import JobError, ParasolError
 from ..tables.kernels import first_bad_row, refusal, scatter_add
 from ..tables.rules import get_rule
 from ..tables.shard import Shard
-from ..tables.sparse import find_slots, insert_slots
+from ..tables.sparse import insert_rows, lookup_rows, shard_items
 from ..tables.spec import TableSpec
 from ..transport.outbox import Outbox
 from ..transport.wire import Message, Op, WireError, decode, encode
 from .agent import NodeAgent
 from .control import decode_request
+from .declare import RequestError, check_spec, folder_inside, new_shard
 from .link import frames_nbytes, identity_rank
 
 __all__ = ["Server", "RequestError"]
@@ -39,10 +40,6 @@ REQUESTS = (Op.PUSH_ADD, Op.PUSH_RULE, Op.PULL, Op.PULL_SHARD, Op.SPARSE_PUSH, O
 
 #: replies waiting for room (a full peer queue) before the server stops reading new requests
 OUTBOX_LIMIT = 4096
-
-
-class RequestError(ValueError):
-    """A request that names something that does not exist or does not fit."""
 
 
 class AgentFailure(Exception):
@@ -64,7 +61,12 @@ class Server:
         self.timeout = float(runtime.cfg.get("peer_timeout", 60.0))
         self.writes: dict[int, int] = {}  # table -> pushes applied to its shard here (copies carry it)
         self.outbox = Outbox(self._unroutable)
-        self.agent = NodeAgent(self) if runtime.is_agent and runtime.cluster else None
+        self.agent = NodeAgent(runtime, self.declared) if runtime.is_agent and runtime.cluster else None
+
+    def declared(self, table: int) -> TableSpec | None:
+        """The spec of ``table`` when this server holds its shard (what the node agent may cache)."""
+        sh = self.shards.get(table)
+        return None if sh is None else sh.spec
 
     # ------------------------------------------------------------------ control
     def _control(self, payload: bytes) -> dict:
@@ -73,14 +75,14 @@ class Server:
             if msg["op"] == "ping":
                 return {"ok": True, "rank": self.rt.rank}
             if msg["op"] == "save":
-                return {"ok": True, "files": self._save(self._inside(msg.get("dir"), checkpoint.root_of(self.rt.cfg),
-                                                                     "checkpoint"))}
-            spec = self._spec(msg.get("spec"))
+                return {"ok": True, "files": self._save(folder_inside(msg.get("dir"), checkpoint.root_of(self.rt.cfg),
+                                                                      "checkpoint"))}
+            spec = check_spec(msg.get("spec"), self.rt.nserver)
             resume = None
             if msg.get("resume"):
                 if not self.rt.cfg.resume:
                     raise RequestError("this job does not resume from a checkpoint")
-                resume = self._inside(msg["resume"], Path(self.rt.cfg.resume), "resume")
+                resume = folder_inside(msg["resume"], Path(self.rt.cfg.resume), "resume")
             if msg["op"] == "cache":
                 if self.agent is None:
                     raise RequestError("only a node agent in cluster mode keeps caches")
@@ -93,14 +95,7 @@ class Server:
             sparse = msg.get("sparse_keys")
             if sparse is not None and (not isinstance(sparse, int) or sparse not in self.shards):
                 raise RequestError(f"sparse_keys {sparse!r} is not a table of this server")
-            sh = Shard.create(self.rt.job_id, spec, shard)
-            try:
-                if resume is not None:
-                    restore(sh, resume)
-            except BaseException:
-                sh.unlink()
-                sh.close()
-                raise
+            sh = new_shard(self.rt.job_id, spec, shard, resume)
             self.shards[spec.index] = sh
             if sparse is not None:
                 self.sparse_keys[spec.index] = sparse
@@ -108,36 +103,6 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - a bad request never takes the server down
             self.errors += 1
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-
-    def _spec(self, raw) -> TableSpec:
-        """A table spec from a request, validated as a declaration would be and fitting this job."""
-        if not isinstance(raw, dict):
-            raise RequestError("spec must be an object")
-        try:
-            spec = TableSpec(**raw)
-            again = TableSpec.build(spec.index, spec.name, (spec.rows, spec.dim), spec.dtype, spec.init, spec.a,
-                                    spec.b, spec.seed, spec.rule, spec.exact, spec.nshards, dict(spec.hyper))
-        except (TypeError, ValueError) as exc:
-            raise RequestError(f"bad spec: {exc}") from None
-        if json.loads(json.dumps(again.as_dict())) != json.loads(json.dumps(raw)):
-            raise RequestError("spec fields do not validate (types or derived fields differ)")
-        if spec.nshards != self.rt.nserver:
-            raise RequestError(f"spec has {spec.nshards} shards, the job has {self.rt.nserver} servers")
-        if not isinstance(spec.index, int) or spec.index < 0:
-            raise RequestError(f"bad table index {spec.index!r}")
-        return again
-
-    @staticmethod
-    def _inside(path, root: Path, what: str) -> Path:
-        """``path`` if it is a folder inside ``root`` (or ``root`` itself), else a RequestError."""
-        if not isinstance(path, str):
-            raise RequestError(f"{what} folder must be a string")
-        p, r = Path(path).resolve(), Path(root).resolve()
-        if p != r and r not in p.parents:
-            raise RequestError(f"{what} folder {p} is outside {r}")
-        if not p.is_dir():
-            raise RequestError(f"{what} folder {p} does not exist")
-        return p
 
     def _save(self, folder: Path) -> list[dict]:
         """Write every owned shard (values and state) into ``folder``; the job is quiescent meanwhile."""
@@ -268,35 +233,24 @@ class Server:
         if kidx is None:
             raise RequestError(f"table {msg.table} is not a sparse table")
         ksh = self.shards[kidx]
-        S = sh.spec.nshards
         if msg.op == Op.SPARSE_ITEMS:
-            def items():
-                present = ksh.array[:, 0] >= 0
-                return ksh.array[present, 0].copy(), sh.array[present].copy()
-            keys, values = self._apply(sh, items)
+            keys, values = self._apply(sh, lambda: shard_items(ksh.array, sh.array))
             return encode(Op.ITEMS, msg.table, msg.shard, msg.reqid, keys=keys, values=values)
         keys = msg.keys
-        if keys.size and (keys.min() < 0 or np.any(keys % S != sh.shard)):
+        if keys.size and (keys.min() < 0 or np.any(keys % sh.spec.nshards != sh.shard)):
             raise RequestError(f"sparse table {sh.spec.name!r}: key negative or not in shard {sh.shard}")
-        slots = np.empty(keys.shape[0], dtype=np.int64)
         if msg.op == Op.SPARSE_PULL:
-            find_slots(self._tuple(ksh), keys, slots)
             out = np.zeros((keys.shape[0], sh.spec.dim), dtype=sh.array.dtype)
-            found = slots >= 0
-            out[found] = sh.array[slots[found] // S]
+            lookup_rows(self._tuple(ksh), self._tuple(sh), sh.spec.rows, keys, out)  # keys checked: no refusal
             return encode(Op.VALUES, msg.table, msg.shard, msg.reqid, values=out)
         self._check_values(sh, msg)
         values = np.ascontiguousarray(msg.values)
-
-        def push():
-            code = insert_slots(self._tuple(ksh), keys, values, slots)
-            if code >= 0:  # keys and values were checked: the shard is full (and left as it was)
-                i = refusal(code, keys.shape[0])[1]
-                raise RequestError(f"sparse table {sh.spec.name!r} is full: shard {sh.shard} has no free slot "
-                                   f"for key {int(keys[i])} among its {ksh.array.shape[0]}; nothing was "
-                                   f"written; declare a larger capacity")
-            scatter_add(self._tuple(sh), sh.spec.rows, slots, values)
-        self._apply(sh, push)
+        code = self._apply(sh, lambda: insert_rows(self._tuple(ksh), self._tuple(sh), sh.spec.rows, keys, values))
+        if code >= 0:  # keys and values were checked: the shard is full (and left as it was)
+            i = refusal(code, keys.shape[0])[1]
+            raise RequestError(f"sparse table {sh.spec.name!r} is full: shard {sh.shard} has no free slot "
+                               f"for key {int(keys[i])} among its {ksh.array.shape[0]}; nothing was "
+                               f"written; declare a larger capacity")
         return encode(Op.ACK, msg.table, msg.shard, msg.reqid)
 
     def _peer(self, identity) -> str:
@@ -405,24 +359,3 @@ class Server:
         self._placeholders.clear()
         sys.stdout.flush()
 
-
-def restore(sh: Shard, folder: Path) -> None:
-    """Overwrite a freshly created shard (or cache) with its values and state from a checkpoint.
-
-    The checkpoint may have been saved with another number of shards: the rows
-    of this shard are gathered from the saved ones (see :func:`checkpoint.gather_shard`).
-    """
-    folder = Path(folder)
-    try:
-        tables = json.loads((folder / checkpoint.MANIFEST).read_text())["tables"]
-        saved = int(tables[sh.spec.index]["nshards"])
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise checkpoint.CheckpointError(f"checkpoint {folder}: no shard count for table {sh.spec.name!r} "
-                                         f"in its {checkpoint.MANIFEST}: {exc}") from None
-    data, state = checkpoint.gather_shard(folder, sh.spec, sh.shard, saved)
-    if data.shape != sh.array.shape or state.shape != sh.state.array.shape:
-        raise checkpoint.CheckpointError(
-            f"checkpoint {folder}: table {sh.spec.name!r} shard {sh.shard} has shape {data.shape}, "
-            f"the job's shard is {sh.array.shape}")
-    sh.array[...] = data
-    sh.state.array[...] = state

@@ -5,7 +5,9 @@ A rule is a function ``rule(param, state, delta, hp)`` over one row:
 state (2-D, ``slots × dim``; zero slots for stateless rules), ``delta`` the
 pushed row and ``hp`` a float64 array of hyper-parameters in the order the rule
 declared them. It is compiled with ``numba.njit(inline="always")`` and inlined
-into a per-rule apply kernel, so a user rule runs as fast as a built-in one.
+into the rule's apply kernel (:mod:`.rule_kernels`), so a user rule runs as
+fast as a built-in one, and that kernel is kept in numba's on-disk cache: a
+rank loads it instead of compiling it.
 
 Register a rule with the :func:`update_rule` decorator, in any module that
 every rank imports (usually the algorithm's own)::
@@ -26,6 +28,11 @@ sum on at the next clock. Every other rule (``assign``, ``adagrad``, a user
 rule not declared additive) is applied by the shard's owner, which returns
 the resulting rows, so a rule means the same on one node and on many.
 
+Registering the same function again under the same name with the same
+arguments (an entry script imported twice, say) is harmless: the first
+registration stays. Another function under a taken name is an error unless
+``replace=True``.
+
 Messages name rules; code is never sent anywhere.
 """
 
@@ -38,7 +45,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import RuleError
-from .kernels import row_not_finite
+from .rule_kernels import compile_apply
 
 __all__ = ["Rule", "update_rule", "get_rule", "rule_names"]
 
@@ -75,29 +82,17 @@ class Rule:
         """The kernel ``apply(shards, states, rows, keys, deltas, hp) -> -1`` or a refusal code (see
         ``tables/kernels.py``: a key out of range or a NaN/±Inf delta; nothing written)."""
         if self._apply is None:
-            self._apply = _make_apply(self.fn)
+            self._apply = compile_apply(self.name, self.fn)
         return self._apply
 
-
-def _make_apply(fn):
-    @njit(nogil=True)
-    def apply(shards, states, rows, keys, deltas, hp):
-        S = len(shards)
-        n = keys.shape[0]
-        for i in range(n):  # first pass: refuse (writing nothing) a key out of range or a NaN/±Inf delta
-            k = keys[i]
-            if k < 0 or k >= rows:
-                return i  # BAD_KEY * n + i
-            if row_not_finite(deltas, i):
-                return n + i  # BAD_VALUE * n + i
-        for i in range(keys.shape[0]):
-            k = keys[i]
-            s = k % S
-            r = k // S
-            fn(shards[s][r], states[s][r], deltas[i], hp)
-        return -1
-
-    return apply
+    def registered_as(self, fn: Callable, hyper: dict, state_slots: int, dtypes: tuple, additive: bool) -> bool:
+        """True when ``fn`` with these arguments is what this rule was registered with: the same
+        qualified name and code (a module imported twice defines equal functions), the same metadata."""
+        mine = self.fn.py_func
+        return (getattr(fn, "__qualname__", None) == mine.__qualname__
+                and getattr(fn, "__code__", None) == mine.__code__
+                and (self.hyper, self.state_slots, self.dtypes, self.additive)
+                == (hyper, state_slots, dtypes, additive))
 
 
 _RULES: dict[str, Rule] = {}
@@ -119,7 +114,8 @@ def update_rule(
     does ``param += f(delta, hp)`` (independent of the row, no state): its
     updates of remote rows may then be summed in the node's cache; any other
     rule runs at the row's owner. Registering a name twice is an error unless
-    ``replace=True``.
+    ``replace=True`` or it is the same function with the same arguments (then
+    the first registration stays and its compiled function is returned).
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise RuleError(f"rule name {name!r} must be an identifier")
@@ -127,11 +123,18 @@ def update_rule(
         raise RuleError(f"rule {name!r}: an additive rule keeps no state (state_slots={state_slots}); "
                         f"declare it additive=False")
 
+    meta = (dict(hyper or {}), int(state_slots), tuple(dtypes), bool(additive))
+
     def decorate(fn):
-        if name in _RULES and not replace:
-            raise RuleError(f"update rule {name!r} is already registered")
+        old = _RULES.get(name)
+        if old is not None and not replace:
+            if old.registered_as(fn, *meta):
+                return old.fn
+            raise RuleError(f"update rule {name!r} is already registered (by {old.fn.py_func.__qualname__} "
+                            f"with hyper={old.hyper}, state_slots={old.state_slots}, dtypes={old.dtypes}, "
+                            f"additive={old.additive}); pass replace=True to replace it")
         jitted = njit(inline="always", nogil=True)(fn)
-        _RULES[name] = Rule(name, jitted, dict(hyper or {}), int(state_slots), tuple(dtypes), bool(additive))
+        _RULES[name] = Rule(name, jitted, *meta)
         return jitted
 
     return decorate

@@ -10,6 +10,10 @@ Inserts take the shard locks (exact, whatever the number of writers);
 look-ups of present keys run without locks. A push that finds no free slot
 for a key takes back the keys it inserted and raises a TableError naming the
 table and its capacity.
+
+The work on one shard's arrays (:func:`insert_rows`, :func:`lookup_rows`,
+:func:`shard_items`) is the same for a worker on the owner's node and for the
+owning server answering another node: both call these functions.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import numpy as np
 from numba import njit
 
 from ..errors import TableError
-from ..transport.wire import MAX_COUNT, Op
-from .kernels import BAD_KEY, BAD_VALUE, refusal, row_not_finite, scatter_add
+from .kernels import BAD_KEY, BAD_VALUE, gather, refusal, row_not_finite, scatter_add
+from .remote import RemoteShards
 from .rules import get_rule
 from .table import Table, _save_atomic, int64_keys
 
-__all__ = ["SparseTable", "hash_strings", "EMPTY"]
+__all__ = ["SparseTable", "hash_strings", "EMPTY", "MESSAGE_BYTES", "find_slots", "insert_slots", "insert_rows",
+           "lookup_rows", "shard_items"]
 
 EMPTY = -1
 _MASK = (1 << 63) - 1
@@ -115,6 +120,42 @@ def insert_slots(key_shards, keys, values, out):
     return -1
 
 
+def insert_rows(key_shards: tuple, value_shards: tuple, rows: int, keys: np.ndarray, values: np.ndarray) -> int:
+    """Insert the missing ``keys`` and add ``values`` to their rows (call it under the shard locks).
+
+    ``key_shards`` and ``value_shards`` are the two tables' shard arrays by shard
+    index (only the shards of ``keys`` need be real), ``rows`` the value table's
+    row count. Returns -1, or the refusal code of :func:`insert_slots` with
+    nothing written.
+    """
+    slots = np.empty(keys.shape[0], dtype=np.int64)
+    code = insert_slots(key_shards, keys, values, slots)
+    if code < 0:
+        scatter_add(value_shards, rows, slots, values)  # slots and values were checked by insert_slots
+    return code
+
+
+def lookup_rows(key_shards: tuple, value_shards: tuple, rows: int, keys: np.ndarray, out: np.ndarray) -> int:
+    """Write the row of every present key of ``keys`` into ``out`` (other rows of ``out`` are left as they
+    are); returns -1, or the refusal code (kind BAD_KEY) of the first negative key, with nothing written."""
+    slots = np.empty(keys.shape[0], dtype=np.int64)
+    code = find_slots(key_shards, keys, slots)
+    if code >= 0:
+        return code
+    found = np.flatnonzero(slots >= 0)
+    if found.size:
+        got = np.empty((found.size, out.shape[1]), dtype=out.dtype)
+        gather(value_shards, rows, slots[found], got)
+        out[found] = got
+    return -1
+
+
+def shard_items(key_shard: np.ndarray, value_shard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of every present key of one shard and its row, in slot order."""
+    present = key_shard[:, 0] >= 0
+    return key_shard[present, 0].copy(), value_shard[present].copy()
+
+
 class SparseTable:
     """A table keyed by arbitrary non-negative int64 keys, with room for ``capacity`` keys.
 
@@ -125,7 +166,7 @@ class SparseTable:
     ``.npz`` with arrays ``keys`` and ``values``. Pushes add (rule ``add``).
     """
 
-    def __init__(self, keys: Table, values: Table, capacity: int, link=None):
+    def __init__(self, keys: Table, values: Table, capacity: int, link: RemoteShards | None = None):
         self._keys = keys
         self.values = values
         self.capacity = capacity
@@ -170,17 +211,18 @@ class SparseTable:
         local = ~np.isin(shard_of, self._remote_ids)
         return local, [(int(s), np.flatnonzero(shard_of == s)) for s in self._remote_ids]
 
-    def _request(self, s: int, op: int, **fields):
-        """A request to the owner of shard ``s``; its refusal is a TableError naming this table."""
+    def _ask(self, request, s: int, *args):
+        """``request(spec, s, *args)`` of the link to the owner of shard ``s``; its refusal is a TableError
+        naming this table."""
         try:
-            return self._link.request(s, op, table=self.values.spec.index, shard=s, **fields)
+            return request(self.values.spec, s, *args)
         except TableError as exc:
             raise TableError(f"sparse table {self.name!r} (room for {self.capacity} keys): {exc}") from None
 
     def _step(self) -> int:
-        """Keys per message to another node: a message stays within the wire's count limit and
-        :data:`MESSAGE_BYTES` (the servers drop messages over ``MAX_MESSAGE_BYTES``)."""
-        return max(1, min(MAX_COUNT, MESSAGE_BYTES // (8 + self.dim * self.dtype.itemsize)))
+        """Keys per message to another node: a message stays within :data:`MESSAGE_BYTES` (the servers
+        drop messages over ``MAX_MESSAGE_BYTES``)."""
+        return max(1, MESSAGE_BYTES // (8 + self.dim * self.dtype.itemsize))
 
     def push(self, keys, deltas, rule: str | None = None, **hyper) -> None:
         """Insert missing keys and add ``deltas`` to their rows (exact: under the shard locks, or by the owner).
@@ -203,14 +245,11 @@ class SparseTable:
         for s, pos in remote:
             for lo in range(0, pos.size, step):
                 part = pos[lo:lo + step]
-                self._request(s, Op.SPARSE_PUSH, keys=keys[part], values=deltas[part])
+                self._ask(self._link.sparse_push, s, keys[part], deltas[part])
         if local is not None:
             keys, deltas = np.ascontiguousarray(keys[local]), np.ascontiguousarray(deltas[local])
-        slots = np.empty(keys.shape[0], dtype=np.int64)
         with self.values.locked() as values:
-            code = insert_slots(self._keys._rw[0], keys, deltas, slots)
-            if code < 0:
-                scatter_add(values, self.values.rows, slots, deltas)  # slots and deltas checked above
+            code = insert_rows(self._keys._rw[0], values, self.values.rows, keys, deltas)
         if code >= 0:
             self._refused(keys, code)
 
@@ -229,19 +268,18 @@ class SparseTable:
         for s, pos in remote:
             for lo in range(0, pos.size, step):
                 part = pos[lo:lo + step]
-                out[part] = self._request(s, Op.SPARSE_PULL, keys=keys[part]).values
-        lkeys = keys if local is None else np.ascontiguousarray(keys[local])
-        slots = np.empty(lkeys.shape[0], dtype=np.int64)
-        code = find_slots(self._keys.shards, lkeys, slots)
+                out[part] = self._ask(self._link.sparse_pull, s, keys[part])
+        if local is None:
+            code = lookup_rows(self._keys.shards, self.values.shards, self.values.rows, keys, out)
+            if code >= 0:
+                self._refused(keys, code)
+            return out
+        lkeys = np.ascontiguousarray(keys[local])
+        rows = np.zeros((lkeys.shape[0], self.dim), dtype=self.dtype)
+        code = lookup_rows(self._keys.shards, self.values.shards, self.values.rows, lkeys, rows)
         if code >= 0:
             self._refused(lkeys, code)
-        found = slots >= 0
-        if found.any():
-            rows = self.values.pull(slots[found])
-            if local is None:
-                out[found] = rows
-            else:
-                out[np.flatnonzero(local)[found]] = rows
+        out[local] = rows
         return out
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
@@ -249,15 +287,10 @@ class SparseTable:
         S = self.values.nshards
         ks, vs = [], []
         for s in range(S):
-            if s in self.remote:
-                msg = self._request(s, Op.SPARSE_ITEMS)
-                ks.append(np.array(msg.keys))
-                vs.append(np.array(msg.values))
-            else:
-                kk = self._keys.shards[s][:, 0]
-                present = kk >= 0
-                ks.append(kk[present].copy())
-                vs.append(self.values.shards[s][present].copy())
+            keys, values = (self._ask(self._link.sparse_items, s) if s in self.remote
+                            else shard_items(self._keys.shards[s], self.values.shards[s]))
+            ks.append(keys)
+            vs.append(values)
         return (np.concatenate(ks) if ks else np.zeros(0, np.int64),
                 np.concatenate(vs) if vs else np.zeros((0, self.dim), self.dtype))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TableError
-from ..transport.wire import Op
 from .kernels import BAD_VALUE, check_keys, first_bad_row, gather, gather_all, refusal, scatter_add, scatter_assign
 from .cache import rebase_rows
+from .remote import RemoteShards
 from .rules import get_rule
 from .shard import Shard
 from .spec import TableSpec
@@ -54,9 +53,15 @@ class Table:
     refuse to write them, so an in-place kernel that skips the locks fails
     instead of losing updates. :meth:`locked` holds the locks and yields
     writable arrays.
+
+    ``shards`` (of the constructor) holds the shards mapped on this node (None
+    for the others); ``remote`` names the shards owned on other nodes, and
+    ``link`` (a :class:`~parasol_hybrid.tables.remote.RemoteShards`, given by
+    the cluster layer) is how their owners are asked.
     """
 
-    def __init__(self, spec: TableSpec, shards: list[Shard | None], remote: frozenset = frozenset(), link=None):
+    def __init__(self, spec: TableSpec, shards: list[Shard | None], remote: frozenset = frozenset(),
+                 link: RemoteShards | None = None):
         self.spec = spec
         self._shards = [s for s in shards if s is not None]
         dtype = np.dtype(spec.dtype)
@@ -276,39 +281,31 @@ class Table:
         """Have the owners apply ``rule`` to the rows of remote shards and write the rows they return
         into this node's caches; return the keys and deltas of the local rows."""
         self._hyper(self._check_rule(rule), hyper)  # unknown hyper-parameters fail here, before sending
-        extra = json.dumps({"rule": rule, "hyper": {k: float(v) for k, v in hyper.items()}}).encode()
         bad = check_keys(keys, self.rows)
         if bad >= 0:
             self._bad_key(keys, bad)
-        S = self.nshards
-        shard_of = keys % S
+        shard_of = keys % self.nshards
         remote = np.array(sorted(self.remote), dtype=np.int64)
-        requests, sent = [], []
+        parts = []
         for s in remote.tolist():
             sel = np.flatnonzero(shard_of == s)
             if sel.size:
-                requests.append((s, Op.PUSH_RULE, {"table": self.spec.index, "shard": s, "keys": keys[sel],
-                                                    "values": deltas[sel], "extra": extra}))
-                sent.append((s, keys[sel]))
-        if requests:
-            for (s, skeys), reply in zip(sent, self._link.requests(requests)):
-                self._write_back(s, skeys, reply)
+                parts.append((s, keys[sel], deltas[sel]))
+        if parts:
+            for (s, skeys, _), (rows, version) in zip(parts, self._link.push_rule(self.spec, parts, rule, hyper)):
+                self._write_back(s, skeys, rows, version)
         keep = ~np.isin(shard_of, remote)
         return np.ascontiguousarray(keys[keep]), np.ascontiguousarray(deltas[keep])
 
-    def _write_back(self, s: int, keys: np.ndarray, reply) -> None:
-        """Rebase this node's cache rows of ``keys`` (remote shard ``s``) on the rows the owner returned."""
-        rows = reply.values
-        if reply.op != Op.VALUES or rows is None or rows.shape != (keys.shape[0], self.dim) or rows.dtype != self.dtype:
-            raise TableError(f"table {self.name!r}: the owner of shard {s} answered PUSH_RULE with "
-                             f"{reply.name} {None if rows is None else (rows.dtype, rows.shape)}, "
-                             f"not the {keys.shape[0]} pushed rows")
+    def _write_back(self, s: int, keys: np.ndarray, rows: np.ndarray, version: int) -> None:
+        """Rebase this node's cache rows of ``keys`` (remote shard ``s``) on the ``rows`` the owner returned
+        (after its ``version``-th write)."""
         sh = self._by_index[s]
         if sh is None or sh.snap is None:
             return  # not cached on this node
         sh.lock.acquire()
         try:
-            rebase_rows(sh.array, sh.snap.array, keys // self.nshards, rows, sh.ver.array, reply.clock)
+            rebase_rows(sh.array, sh.snap.array, keys // self.nshards, rows, sh.ver.array, version)
         finally:
             sh.lock.release()
 
