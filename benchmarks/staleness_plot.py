@@ -10,7 +10,7 @@ plot, a marker shows each mode's median time to the headline target.
     .venv/bin/python -m benchmarks.staleness_plot [--out DIR] [RESULT_JSON ...]
 
 recomputes the figures from the raw runs of saved results (default: the
-last run's ``staleness.json`` in :func:`benchmarks.staleness.output_dir`),
+last run's ``staleness.json`` in :func:`benchmarks.staleness_figures.output_dir`),
 pooling the repeats of several invocations of the same experiment, redraws
 the PNGs and prints the table rows.
 """
@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .staleness_figures import LABELS, analyse, output_dir, rows
+
 __all__ = ["FILES", "main", "plot", "pool"]
 
 FILES = {"rmse_vs_round": "staleness_rmse_vs_round.png", "rmse_vs_seconds": "staleness_rmse_vs_seconds.png"}
 COLORS = {"bsp": "black", "ssp1": "#9ecae1", "ssp2": "#4292c6", "ssp4": "#08519c", "asp": "#d62728"}
-LABELS = {"bsp": "BSP", "ssp1": "SSP s=1", "ssp2": "SSP s=2", "ssp4": "SSP s=4", "asp": "ASP"}
 
 
 def _median_by_round(curves: list[list[list[float]]]) -> tuple[np.ndarray, np.ndarray]:
@@ -155,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     """Recompute the figures from the raw runs of saved results (pooled when several), redraw the PNGs,
     print the table rows."""
     import argparse
-
-    from .staleness import analyse, output_dir, rows
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.staleness_plot",
                                 description="Redraw the staleness plots and recompute the figures from saved "

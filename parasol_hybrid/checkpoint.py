@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from .errors import CheckpointError, ConfigError
 
 __all__ = ["CheckpointError", "MANIFEST", "root_of", "fingerprint", "tmp_folder", "final_folder", "write_shard",
            "finalize", "find_latest", "verify", "check_config", "check_table", "load_shard", "gather_shard",
-           "refuse_option"]
+           "refuse_option", "new_manifest", "layout_change"]
 
 MANIFEST = "manifest.json"
 KEEP = 2
@@ -58,6 +59,25 @@ def root_of(cfg) -> Path:
 def fingerprint(cfg) -> dict:
     """The config keys a checkpoint must be resumed with."""
     return {k: v for k, v in cfg.as_dict().items() if k not in MAY_CHANGE}
+
+
+def new_manifest(round_: int, specs: list, cfg, files: list[dict], nworker: int, nserver: int, nodes: int,
+                 job_id: str) -> dict:
+    """The manifest of the checkpoint after round ``round_``: the table specs, the config fingerprint, the
+    files (with sizes and hashes), the job's layout."""
+    return {"round": round_, "tables": [s.as_dict() for s in specs], "config": fingerprint(cfg), "files": files,
+            "nworker": nworker, "nserver": nserver, "nodes": nodes,
+            "striping": "global row k is in shard k % nshards at local row k // nshards",
+            "job_id": job_id, "created": time.time()}
+
+
+def layout_change(manifest: dict, nworker: int, nserver: int, nodes: int) -> str:
+    """``""`` if the checkpoint was saved with this layout, else what changed (for the resume's log line)."""
+    then = (manifest.get("nworker"), manifest.get("nserver"), manifest.get("nodes"))
+    if then == (nworker, nserver, nodes):
+        return ""
+    return (f"; saved with {then[0]} worker(s), {then[1]} server(s) on {then[2]} node(s), "
+            f"now {nworker}, {nserver} on {nodes}: tables re-sharded")
 
 
 def final_folder(root: Path, round_: int) -> Path:

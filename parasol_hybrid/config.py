@@ -10,6 +10,11 @@ Every key is declared by an :class:`Option` (its type, default and rule).
 Unknown keys, wrong types and bad values are :class:`ConfigError`\\ s whose
 message names the file and the key. Keys starting with ``_`` and the keys
 ``comment`` and ``description`` are ignored, so a config can carry comments.
+
+Every environment variable the library reads is declared in :data:`ENVIRONMENT` and read through
+:func:`environment_value`; the ones that override a config key (``PARASOL_SIMULATE_NODES``,
+``PARASOL_RESUME``, ``PARASOL_INTERFACE``) are applied here, by :func:`load_config`.
+:func:`environment_overrides` lists the ones that are set (``run_parasol --dry-run`` prints them).
 """
 
 from __future__ import annotations
@@ -24,13 +29,58 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ._layout import assign_roles, simulated_nodes
+from ._straggler import check_straggler, straggler_worker_problem
 from .errors import ConfigError
 
-__all__ = ["REQUIRED", "Option", "CORE_OPTIONS", "Config", "load_config", "at_least", "positive", "non_negative", "str_or_str_list"]
+__all__ = ["REQUIRED", "Option", "CORE_OPTIONS", "Config", "load_config", "at_least", "positive", "non_negative",
+           "str_or_str_list", "ENVIRONMENT", "environment_value", "environment_overrides"]
 
 ENV_SIMULATE_NODES = "PARASOL_SIMULATE_NODES"
 ENV_RESUME = "PARASOL_RESUME"
+ENV_INTERFACE = "PARASOL_INTERFACE"
+ENV_LOG_JSON = "PARASOL_LOG_JSON"
+ENV_QUIET = "PARASOL_QUIET"
+ENV_TTY = "PARASOL_TTY"
+ENV_TRACE_LOAD = "PARASOL_TRACE_LOAD"
+ENV_JOB_ID = "PARASOL_JOB_ID"
+ENV_JOB_DIR = "PARASOL_JOB_DIR"
+ENV_CONFIG = "PARASOL_CONFIG"
+ENV_LAUNCHER_PID = "PARASOL_LAUNCHER_PID"
+ENV_LAUNCHER_ID = "PARASOL_LAUNCHER_ID"
+
+#: Every environment variable the library reads: name -> meaning. An empty value counts as not set.
+#: "internal:" marks what ``run_parasol`` hands its ranks (set by the launcher, not by users).
+ENVIRONMENT: dict[str, str] = {
+    ENV_SIMULATE_NODES: "overrides the config key 'simulate_nodes'",
+    ENV_RESUME: "overrides the config key 'resume' (run_parasol --resume sets it)",
+    ENV_INTERFACE: "overrides the config key 'interface'",
+    ENV_LOG_JSON: "worker 0 appends one JSON object per progress() line to this file (run_parasol --log-json)",
+    ENV_QUIET: "any value: no progress lines (run_parasol --quiet)",
+    ENV_TTY: "any value: progress lines start with a bar (run_parasol, when its output is a terminal)",
+    ENV_TRACE_LOAD: "'1': a partitioned load prints the seconds of each of its phases (stderr)",
+    ENV_JOB_ID: "internal: the job id, from run_parasol to its ranks",
+    ENV_JOB_DIR: "internal: the job folder the ranks register in and record failures to",
+    ENV_CONFIG: "internal: the config file a rank loads when started without --config",
+    ENV_LAUNCHER_PID: "internal: the launcher's pid, which a rank watches",
+    ENV_LAUNCHER_ID: "internal: the launcher's host, pid namespace and start time, to tell its pid from a reused one",
+}
 _IGNORED = ("comment", "description")
+
+
+def environment_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the declared environment variable ``name`` (in ``environ``, default ``os.environ``),
+    or None if it is unset or empty. An undeclared name is a KeyError: declare it in :data:`ENVIRONMENT`."""
+    if name not in ENVIRONMENT:
+        raise KeyError(f"environment variable {name!r} is not declared in parasol_hybrid.config.ENVIRONMENT")
+    value = (os.environ if environ is None else environ).get(name)
+    return value or None
+
+
+def environment_overrides(environ: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """``(name, value, meaning)`` of every declared variable that is set (in :data:`ENVIRONMENT` order)."""
+    found = ((name, environment_value(name, environ), meaning) for name, meaning in ENVIRONMENT.items())
+    return [(name, value, meaning) for name, value, meaning in found if value is not None]
 
 
 class _Required:
@@ -72,17 +122,6 @@ def at_least(low: int | float) -> Callable[[Any], str | None]:
     return check
 
 
-def _check_straggler(value) -> str | None:
-    if set(value) != {"worker", "slowdown"}:
-        return 'must be {"worker": W, "slowdown": F}'
-    w, f = value["worker"], value["slowdown"]
-    if not isinstance(w, int) or isinstance(w, bool) or w < 0:
-        return "worker must be a non-negative integer"
-    if not isinstance(f, (int, float)) or isinstance(f, bool) or not f >= 1.0:
-        return "slowdown must be a number >= 1"
-    return None
-
-
 def positive(value) -> str | None:
     """A check: the value must be > 0."""
     return None if value > 0 else "must be positive"
@@ -118,13 +157,13 @@ CORE_OPTIONS: dict[str, Option] = {
     "log_every": Option(int, 1, "log progress every this many rounds", at_least(1)),
     "straggler": Option(dict, None, "slow one worker down on purpose, for benchmarks and tests: "
                         '{"worker": W, "slowdown": F} makes every iteration of worker W take F times as long',
-                        _check_straggler, nullable=True),
+                        check_straggler, nullable=True),
     "checkpoint_every": Option(int, 0, "save every table every this many clocks (0: never)", at_least(0)),
     "checkpoint_dir": Option(str, None, "where checkpoints go (default: <output>/checkpoints)", nullable=True),
-    "resume": Option(str, None, f"a checkpoint folder to resume from (env {'PARASOL_RESUME'} overrides)",
+    "resume": Option(str, None, f"a checkpoint folder to resume from (env {ENV_RESUME} overrides)",
                      nullable=True),
     "interface": Option(str, "auto", "address or interface name the cross-node sockets bind to "
-                        "('auto': loopback when the whole job runs on one host)"),
+                        f"('auto': loopback when the whole job runs on one host; env {ENV_INTERFACE} overrides)"),
     "peer_timeout": Option(float, 60.0, "seconds a rank waits for a peer (a reply, a node's clock, "
                            "a full send queue) before the job ends with an error naming both; must exceed "
                            "the longest single server task (creating or saving a big table)", positive),
@@ -283,7 +322,7 @@ def _validate(raw: dict[str, Any], options: dict[str, Option], check_files: bool
     for key in raw:
         if key not in options:
             raise _unknown_key(key, options)
-    env = os.environ.get(ENV_SIMULATE_NODES)
+    env = environment_value(ENV_SIMULATE_NODES)
     if env is not None and env.strip() != "" and "simulate_nodes" in options:
         try:
             nodes = int(env)
@@ -302,19 +341,18 @@ def _validate(raw: dict[str, Any], options: dict[str, Option], check_files: bool
             raise ConfigError(f"missing required config key {key!r}{hint}")
         else:
             values[key] = copy.deepcopy(opt.default)
-    resume = os.environ.get(ENV_RESUME)
-    if resume and "resume" in options:
-        values["resume"] = resume
+    for key, name in (("resume", ENV_RESUME), ("interface", ENV_INTERFACE)):
+        override = environment_value(name)
+        if override is not None and key in options:
+            values[key] = override
     if "staleness" in options:
         _fold_staleness(raw, values)
-    straggler = values.get("straggler")
-    if straggler and "nworker" in values and straggler["worker"] >= values["nworker"]:
-        raise ConfigError(f"config key 'straggler': worker {straggler['worker']} does not exist "
-                          f"(nworker is {values['nworker']})")
+    if "nworker" in values:
+        problem = straggler_worker_problem(values.get("straggler"), values["nworker"])
+        if problem:
+            raise ConfigError(problem)
     nodes = values.get("simulate_nodes", 1)
-    if nodes > 1 and "nworker" in values and "nserver" in values:
-        from .cluster.roles import assign_roles, simulated_nodes  # every simulated node needs both roles
-
+    if nodes > 1 and "nworker" in values and "nserver" in values:  # every simulated node needs both roles
         size = values["nworker"] + values["nserver"]
         if nodes > size:
             raise ConfigError(f"config key 'simulate_nodes' ({nodes}) is more than the job's ranks ({size})")

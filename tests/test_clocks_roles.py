@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parasol_hybrid.errors import ConfigError
-from parasol_hybrid.cluster.roles import assign_roles, simulated_nodes
+from parasol_hybrid._layout import assign_roles, simulated_nodes
 from parasol_hybrid.staleness.clock import Clocks, may_proceed
 from parasol_hybrid.tables import segment
 

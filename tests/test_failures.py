@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from parasol_hybrid.cluster.roles import assign_roles, simulated_nodes
+from parasol_hybrid._layout import assign_roles, simulated_nodes
 from parasol_hybrid.launcher import pids_with_env
 from parasol_hybrid.testing import (alive_pids, run_launcher, shm_leftovers, start_launcher, stop_launcher,
                                     write_config)

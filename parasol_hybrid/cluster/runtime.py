@@ -14,19 +14,18 @@ from dataclasses import dataclass, field
 import zmq
 from mpi4py import MPI
 
-from ..config import Config
+from .._layout import Layout, assign_roles, simulated_nodes
+from ..config import ENV_JOB_DIR, ENV_JOB_ID, Config, environment_value
 from ..errors import ConfigError
 from ..staleness.clock import Clocks
 from ..tables.segment import check_job_id, new_job_id
 from ..transport.security import QUEUE_LIMIT, JobKeys, secure_server, start_authenticator
 from .collectives import allgather_obj, barrier, bcast_obj, wait
 from .netif import bind_address
-from .roles import Layout, assign_roles, simulated_nodes
 from .watchdog import FINISHED, RUNNING, Watchdog
 
 __all__ = ["Runtime"]
 
-ENV_INTERFACE = "PARASOL_INTERFACE"
 #: a peer that sends a larger message is disconnected (flushes are chunked well below this)
 MAX_MESSAGE_BYTES = 1 << 30
 
@@ -61,7 +60,7 @@ class Runtime:
     def start(cls, cfg: Config) -> "Runtime":
         world = MPI.COMM_WORLD.Dup()
         rank, size = world.rank, world.size
-        job_id = os.environ.get("PARASOL_JOB_ID") or None
+        job_id = environment_value(ENV_JOB_ID)
         job_id = bcast_obj(world, job_id or new_job_id())
         check_job_id(job_id)
 
@@ -77,7 +76,7 @@ class Runtime:
         else:
             node_keys = host_keys
         layout = assign_roles(list(node_keys), cfg.nworker, cfg.nserver)
-        interface = os.environ.get(ENV_INTERFACE) or cfg.interface
+        interface = cfg.interface  # PARASOL_INTERFACE, when set, is already in it (load_config)
         if interface == "auto" and not single_host:  # every rank knows this: fail everywhere at once
             bind_address(interface, single_host)
         is_server = layout.is_server[rank]
@@ -132,7 +131,7 @@ class Runtime:
 
     def _register(self) -> None:
         """Tell the launcher (through ``$PARASOL_JOB_DIR``) who this process is, so it can name a dead rank."""
-        folder = os.environ.get("PARASOL_JOB_DIR")
+        folder = environment_value(ENV_JOB_DIR)
         if not folder or not os.path.isdir(folder):
             return
         info = {"rank": self.rank, "role": self.role, "index": self.index, "node": self.node,

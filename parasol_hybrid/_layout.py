@@ -1,10 +1,14 @@
-"""Which rank is on which node and does what. Pure functions, unit-tested without MPI."""
+"""The job's layout: which rank is on which node and does what. Pure functions, unit-tested without MPI.
+
+It sits below :mod:`parasol_hybrid.config` (which checks with it that a simulated layout is possible
+before any rank starts) and :mod:`parasol_hybrid.cluster.runtime` (which lays the job out with it).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["Layout", "simulated_nodes", "assign_roles"]
 
