@@ -18,17 +18,18 @@ import os
 import socket
 import traceback
 
+from .config import ENV_JOB_DIR, environment_value
 from .errors import ParasolError
 
 __all__ = ["ENV", "FAILURE", "folder", "record_failure", "read_failure", "describe_failure", "error_line"]
 
-ENV = "PARASOL_JOB_DIR"
+ENV = ENV_JOB_DIR
 FAILURE = "failure.json"
 
 
 def folder() -> str | None:
     """The job folder, if this process runs under the launcher on the launcher's host."""
-    path = os.environ.get(ENV)
+    path = environment_value(ENV)
     return path if path and os.path.isdir(path) else None
 
 

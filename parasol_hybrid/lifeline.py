@@ -24,12 +24,13 @@ import sys
 import threading
 
 from . import jobdir
+from .config import ENV_LAUNCHER_ID, ENV_LAUNCHER_PID, environment_value
 from .tables import segment
 
 __all__ = ["ENV_PID", "ENV_ID", "process_identity", "launcher_env", "Lifeline", "end_orphaned", "mpich_files"]
 
-ENV_PID = "PARASOL_LAUNCHER_PID"
-ENV_ID = "PARASOL_LAUNCHER_ID"
+ENV_PID = ENV_LAUNCHER_PID
+ENV_ID = ENV_LAUNCHER_ID
 #: set in a rank's environment by the process managers we know (hydra, Slurm, Open MPI, PMIx)
 _MANAGED = ("PMI_RANK", "PMI_FD", "PMI_PORT", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 
@@ -98,7 +99,7 @@ class Lifeline:
         env = os.environ if environ is None else environ
         self.launcher_pid: int | None = None
         self._launcher_start: str | None = None
-        pid, ident = env.get(ENV_PID), env.get(ENV_ID)
+        pid, ident = environment_value(ENV_PID, env), environment_value(ENV_ID, env)
         if pid and pid.isdigit() and ident:
             boot, ns, start = (ident.split("/", 2) + [None, None])[:3]
             if (boot, ns) == _host_identity():  # the same host and pid namespace: the pid is meaningful

@@ -11,6 +11,7 @@ import sys
 import traceback
 
 from . import jobdir
+from .config import ENV_CONFIG, environment_value
 from .errors import ParasolError
 from .lifeline import end_orphaned
 
@@ -19,7 +20,7 @@ __all__ = ["run"]
 
 def _parse(argv: list[str] | None):
     parser = argparse.ArgumentParser(add_help=True, description="a parasol_hybrid algorithm (run under run_parasol or mpiexec)")
-    parser.add_argument("--config", default=os.environ.get("PARASOL_CONFIG"),
+    parser.add_argument("--config", default=environment_value(ENV_CONFIG),
                         help="the job's JSON config (default: $PARASOL_CONFIG, set by run_parasol)")
     args, rest = parser.parse_known_args(argv)
     if not args.config:
