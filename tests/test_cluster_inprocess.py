@@ -122,7 +122,7 @@ def test_staleness_bound_and_reads_across_nodes(tmp_path, staleness, inprocess_s
 
 
 def test_asp_across_nodes_finishes_with_exact_sums_after_sync(tmp_path, inprocess_staleness):
-    test_cluster.test_asp_across_nodes_finishes_with_exact_sums_after_sync(tmp_path)
+    test_cluster.check_asp_across_nodes_finishes_with_exact_sums_after_sync(tmp_path)
 
 
 # ----------------------------------------------------------------- a stateful rule on remote rows
@@ -159,11 +159,11 @@ def adagrad_runs():
 
 
 def test_adagrad_on_remote_rows_matches_one_node(adagrad_runs):
-    test_cluster.test_adagrad_on_remote_rows_matches_one_node(adagrad_runs)
+    test_cluster.check_adagrad_on_remote_rows_matches_one_node(adagrad_runs)
 
 
 def test_adagrad_hyper_override_applies_to_remote_rows(adagrad_runs):
-    test_cluster.test_adagrad_hyper_override_applies_to_remote_rows(adagrad_runs)
+    test_cluster.check_adagrad_hyper_override_applies_to_remote_rows(adagrad_runs)
 
 
 def test_adagrad_exact_table_across_nodes():

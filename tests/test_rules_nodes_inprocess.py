@@ -46,15 +46,15 @@ def layout_run(request):
 
 
 def test_assign_on_remote_rows_is_last_write_wins(layout_run):
-    test_rules_nodes.test_assign_on_remote_rows_is_last_write_wins(layout_run)
+    test_rules_nodes.check_assign_on_remote_rows_is_last_write_wins(layout_run)
 
 
 def test_sgd_on_remote_rows_matches_the_one_node_result(layout_run):
-    test_rules_nodes.test_sgd_on_remote_rows_matches_the_one_node_result(layout_run)
+    test_rules_nodes.check_sgd_on_remote_rows_matches_the_one_node_result(layout_run)
 
 
 def test_stateless_user_rule_on_remote_rows_matches_the_one_node_result(layout_run):
-    test_rules_nodes.test_stateless_user_rule_on_remote_rows_matches_the_one_node_result(layout_run)
+    test_rules_nodes.check_stateless_user_rule_on_remote_rows_matches_the_one_node_result(layout_run)
 
 
 @pytest.mark.parametrize("staleness", [0, 2])

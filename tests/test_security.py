@@ -76,7 +76,8 @@ def first_error(res: dict, case: str) -> str:
 # ----------------------------------------------------------------- garbage
 
 
-def test_garbage_gets_error_replies_and_changes_nothing(tmp_path):
+# not collected here: tests/test_security_inprocess.py runs this on an in-process job
+def check_garbage_gets_error_replies_and_changes_nothing(tmp_path):
     res = run_suite(tmp_path, "garbage", random_messages=150, mutated_messages=200)
     cases = res["cases"]
     sent = sum(rec["sent"] for rec in cases.values())
@@ -119,7 +120,8 @@ def test_garbage_gets_error_replies_and_changes_nothing(tmp_path):
     assert all(ep.startswith("tcp://127.0.0.1:") for ep in res["endpoints"]), res["endpoints"]
 
 
-def test_reply_ops_sent_as_requests_get_error_replies(tmp_path):
+# not collected here: tests/test_security_inprocess.py runs this on an in-process job
+def check_reply_ops_sent_as_requests_get_error_replies(tmp_path):
     """ACK, VALUES, ERROR and ITEMS naming a real table and shard are not requests: ERROR, and the server lives on."""
     res = run_suite(tmp_path, "reply_ops")
     assert set(res["cases"]) == {"ack_as_request", "values_as_request", "error_as_request", "items_as_request"}
@@ -129,7 +131,8 @@ def test_reply_ops_sent_as_requests_get_error_replies(tmp_path):
     check_job_survived(res)
 
 
-def test_bad_table_specs_are_refused_without_leaks(tmp_path):
+# not collected here: tests/test_security_inprocess.py runs this on an in-process job
+def check_bad_table_specs_are_refused_without_leaks(tmp_path):
     """Control requests whose spec a declaration could never produce: refused, no segment left, caches untouched."""
     res = run_suite(tmp_path, "bad_specs")
     assert len(res["cases"]) >= 18

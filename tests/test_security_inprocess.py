@@ -125,15 +125,15 @@ def inprocess_suites(monkeypatch):
 
 
 def test_garbage_gets_error_replies_and_changes_nothing(tmp_path, inprocess_suites):
-    test_security.test_garbage_gets_error_replies_and_changes_nothing(tmp_path)
+    test_security.check_garbage_gets_error_replies_and_changes_nothing(tmp_path)
 
 
 def test_reply_ops_sent_as_requests_get_error_replies(tmp_path, inprocess_suites):
-    test_security.test_reply_ops_sent_as_requests_get_error_replies(tmp_path)
+    test_security.check_reply_ops_sent_as_requests_get_error_replies(tmp_path)
 
 
 def test_bad_table_specs_are_refused_without_leaks(tmp_path, inprocess_suites):
-    test_security.test_bad_table_specs_are_refused_without_leaks(tmp_path)
+    test_security.check_bad_table_specs_are_refused_without_leaks(tmp_path)
 
 
 def test_outsiders_get_no_answer_and_endpoints_are_loopback(tmp_path, inprocess_suites):

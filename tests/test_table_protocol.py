@@ -77,7 +77,8 @@ def test_dense_and_sparse_tables_answer_the_same_calls(tmp_path, layout):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_a_full_sparse_table_raises_naming_the_table_and_its_capacity(tmp_path, layout):
+# not collected here: tests/test_table_protocol_inprocess.py runs this on an in-process job
+def check_a_full_sparse_table_raises_naming_the_table_and_its_capacity(tmp_path, layout):
     res, _ = run_case(tmp_path, "full", **LAYOUTS[layout])
     w0 = res["workers"][0]
     if layout == "two_nodes":
@@ -89,7 +90,8 @@ def test_a_full_sparse_table_raises_naming_the_table_and_its_capacity(tmp_path, 
     assert w0["pull_after"] == [5]
 
 
-def test_nan_and_inf_pushes_are_refused_on_every_path_across_nodes(tmp_path):
+# not collected here: tests/test_table_protocol_inprocess.py runs this on an in-process job
+def check_nan_and_inf_pushes_are_refused_on_every_path_across_nodes(tmp_path):
     res, _ = run_case(tmp_path, "nan", **LAYOUTS["two_nodes"])
     w0 = res["workers"][0]
     assert w0["remote"] == [1] and w0["shard"] == 1

@@ -41,8 +41,8 @@ def inprocess_cases(monkeypatch):
 
 @pytest.mark.parametrize("layout", test_table_protocol.LAYOUTS)
 def test_a_full_sparse_table_raises_naming_the_table_and_its_capacity(tmp_path, layout):
-    test_table_protocol.test_a_full_sparse_table_raises_naming_the_table_and_its_capacity(tmp_path, layout)
+    test_table_protocol.check_a_full_sparse_table_raises_naming_the_table_and_its_capacity(tmp_path, layout)
 
 
 def test_nan_and_inf_pushes_are_refused_on_every_path_across_nodes(tmp_path):
-    test_table_protocol.test_nan_and_inf_pushes_are_refused_on_every_path_across_nodes(tmp_path)
+    test_table_protocol.check_nan_and_inf_pushes_are_refused_on_every_path_across_nodes(tmp_path)
