@@ -18,8 +18,8 @@ users against Q (read in place from the node's shards or, in cluster mode,
 from the node's cache of remote shards), writes their rows of P and bu in
 place, ``sync()``; then solves its items against P, ``clock()``. A row has
 one writer, so in-place writes are exact; the round's updates are visible to
-every worker after the barrier (ALS is a BSP method: with ``staleness`` != 0
-an extra ``sync()`` ends each round).
+every worker after the barrier (ALS is a BSP method, ``bulk_synchronous``:
+with ``staleness`` != 0 a ``sync()`` follows each ``clock()``).
 
 Start: ``rng = numpy.random.default_rng(seed)``; ``P = rng.normal(0, init_std,
 (users, k))``, then ``Q = rng.normal(0, init_std, (items, k))`` from the same
@@ -38,20 +38,17 @@ bias), ``train_rmse``, ``objective``, ``seconds``, ``cross_node_bytes``.
 from __future__ import annotations
 
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import HeldOutRatings, done_line, load_ratings, write_factors, write_history
+from mf_kernels import sse
 
-from mf_kernels import index_of, sse  # noqa: E402
-
-from parasol_hybrid.config import positive, non_negative  # noqa: E402
-from parasol_hybrid import Option, paralg, run  # noqa: E402
-from parasol_hybrid import data as loaders  # noqa: E402
+from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.config import non_negative, positive
+from parasol_hybrid.tables.striped import striped_row
 
 
 @njit(cache=True, nogil=True)
@@ -97,8 +94,6 @@ def solve_side(X, XB, Y, YB, rows, indptr, other, target, reg, weighted, biases)
     ``target - YB[o]``. Returns the number of groups whose system was not
     positive definite (left unchanged).
     """
-    SX = len(X)
-    SY = len(Y)
     k = X[0].shape[1]
     d = k + 1 if biases else k
     A = np.empty((d, d))
@@ -113,14 +108,13 @@ def solve_side(X, XB, Y, YB, rows, indptr, other, target, reg, weighted, biases)
                 A[a, c] = 0.0
         for t in range(indptr[g], indptr[g + 1]):
             o = other[t]
-            yo = Y[o % SY]
-            ro = o // SY
+            yo = striped_row(Y, o)
             for j in range(k):
-                z[j] = yo[ro, j]
+                z[j] = yo[j]
             y = target[t]
             if biases:
                 z[k] = 1.0
-                y -= YB[o % SY][ro, 0]
+                y -= striped_row(YB, o)[0]
             for a in range(d):
                 za = z[a]
                 b[a] += y * za
@@ -132,29 +126,24 @@ def solve_side(X, XB, Y, YB, rows, indptr, other, target, reg, weighted, biases)
         if not cholesky_solve(A, b, sol):
             failed += 1
             continue
-        row = rows[g]
-        xs = X[row % SX]
-        rr = row // SX
+        xs = striped_row(X, rows[g])
         for j in range(k):
-            xs[rr, j] = sol[j]
+            xs[j] = sol[j]
         if biases:
-            XB[row % SX][rr, 0] = sol[k]
+            striped_row(XB, rows[g])[0] = sol[k]
     return failed
 
 
 @njit(cache=True, nogil=True)
 def penalty(X, XB, rows, indptr, weighted):
     """Σ over groups of ``w_g (‖X[row]‖² + XB[row]²)`` with ``w_g`` = the group's size or 1."""
-    SX = len(X)
     k = X[0].shape[1]
     total = 0.0
     for g in range(rows.shape[0]):
-        row = rows[g]
-        xs = X[row % SX]
-        rr = row // SX
-        s = XB[row % SX][rr, 0] ** 2
+        xs = striped_row(X, rows[g])
+        s = striped_row(XB, rows[g])[0] ** 2
         for j in range(k):
-            s += xs[rr, j] * xs[rr, j]
+            s += xs[j] * xs[j]
         total += s * (indptr[g + 1] - indptr[g] if weighted else 1.0)
     return total
 
@@ -180,17 +169,14 @@ class ALS(paralg):
         "init_std": Option(float, 0.1, "std of the initial factors", check=non_negative),
     }
 
+    bulk_synchronous = True  # a round's two half-steps each read the other side's rows of the last one
+
     def solve(self) -> None:
         cfg = self.cfg
-        by_user = self.load(pattern="fmap")
+        data = load_ratings(self, "fmap")
         by_item = self.load(pattern="smap")
-        users, items = by_user.row_ids, by_user.col_ids  # the job's ids (the same in both loads)
-        n_total = self.allreduce(len(by_user))
-        mu = self.allreduce(float(by_user.values.sum())) / max(n_total, 1)
-        bad = self.allreduce(int(by_user.bad_lines))
-
-        u, i = by_user.u.astype(np.int64), by_user.i.astype(np.int64)
-        r = by_user.values
+        users, items = data.users, data.items  # the job's ids (the same in both loads)
+        u, i, r, mu, n_total = data.u.astype(np.int64), data.i.astype(np.int64), data.r, data.mean, data.n_total
         user_side = group(u, i, r - mu)
         item_side = group(by_item.i.astype(np.int64), by_item.u.astype(np.int64), by_item.values - mu)
 
@@ -204,17 +190,10 @@ class ALS(paralg):
             self.push(P, np.arange(len(users)), rng.normal(0.0, cfg.init_std, (len(users), k)), rule="assign")
             self.push(Q, np.arange(len(items)), rng.normal(0.0, cfg.init_std, (len(items), k)), rule="assign")
         self.sync()
-
-        test = None
-        if self.is_master and cfg.test_input:
-            t = loaders.parse_ratings(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
-                                      on_bad_line=cfg.on_bad_line)
-            test = (index_of(users, t.rows), index_of(items, t.cols), t.values.astype(np.float64))
+        test = HeldOutRatings(self, users, items)
 
         def test_rmse():
-            if test is None or len(test[2]) == 0:
-                return None
-            return float(np.sqrt(sse(P.shards, Q.shards, BU.shards, BI.shards, *test, mu) / len(test[2])))
+            return test.rmse(sse, (P.shards, Q.shards, BU.shards, BI.shards), mu)
 
         def figures():  # collective: (objective, train_rmse)
             mine = np.array([sse(P.shards, Q.shards, BU.shards, BI.shards, u, i, r, mu),
@@ -232,9 +211,7 @@ class ALS(paralg):
             self.sync()
             failed += solve_side(Q.shards, BI.shards, P.shards, BU.shards, *item_side, cfg.reg, cfg.weighted,
                                  cfg.biases)
-            self.clock()
-            if self.staleness != 0:
-                self.sync()
+            self.clock()  # bulk_synchronous: a sync() follows it whatever the staleness
             if (rnd + 1) % cfg.log_every == 0 or rnd + 1 == cfg.rounds:
                 objective, train_rmse = figures()
                 rmse = test_rmse()
@@ -253,10 +230,7 @@ class ALS(paralg):
             "objective": objective,
             "seconds": seconds,
             "seconds_per_round": seconds / max(cfg.rounds - self.start_round, 1),
-            "global_mean": mu,
-            "ratings": n_total,
-            "users": len(users),
-            "items": len(items),
+            **data.figures(),
             "rounds": cfg.rounds,
             "start_round": self.start_round,
             "k": k,
@@ -264,27 +238,18 @@ class ALS(paralg):
             "weighted": cfg.weighted,
             "biases": cfg.biases,
             "singular_rows": failed,
-            "bad_lines": bad,
+            "bad_lines": data.bad_lines,
             "cross_node_bytes": self.cross_node_bytes(),
         }
         if self.is_master:
             rmse = test_rmse()
-            if rmse is not None:
-                metrics["test_rmse"] = rmse
-                metrics["test_ratings"] = int(len(test[2]))
-            for t in (P, Q, BU, BI):
-                self.save_table(t)
-            self.output_path("users.txt").write_text("".join(f"{x}\n" for x in users))
-            self.output_path("items.txt").write_text("".join(f"{x}\n" for x in items))
-            self.output_path("history.tsv").write_text("round\tobjective\ttrain_rmse\ttest_rmse\n" + "".join(
-                f"{a}\t{b!r}\t{c!r}\t{'' if d is None else repr(d)}\n" for a, b, c, d in history))
+            metrics.update(test.figures(rmse))
+            write_factors(self, (P, Q, BU, BI), users, items)
+            write_history(self, ("round", "objective", "train_rmse", "test_rmse"), history)
             self.write_metrics(metrics)
-            line = f"done: objective {objective:.6g}  train_rmse {train_rmse:.4f}"
-            if rmse is not None:
-                line += f"  test_rmse {rmse:.4f}"
-            self.log(line + f"  {seconds:.2f} s")
+            self.log(done_line(f"done: objective {objective:.6g}  train_rmse {train_rmse:.4f}", rmse,
+                               f"  {seconds:.2f} s"))
         self.sync()
-
 
 if __name__ == "__main__":
     run(ALS)

@@ -31,32 +31,20 @@ Outputs in ``output``: ``w.npy`` (``n_features + 1`` float64, the bias last),
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import log_loss, may_replace_rule
+from fm_kernels import batch_gradient, predict, take_rows
 
-from fm_kernels import batch_gradient, log_loss, predict, take_rows  # noqa: E402
-
-from parasol_hybrid.config import positive, non_negative  # noqa: E402
-from parasol_hybrid import Option, get_rule, paralg, rule_names, run, update_rule  # noqa: E402
-from parasol_hybrid import data as loaders  # noqa: E402
-
-
-def _may_register(name: str) -> bool:
-    """Whether registering rule ``name`` here may replace an existing one: only this file's own, when the
-    module is imported again (the launcher imports the entry script to read its options)."""
-    if name not in rule_names():
-        return False
-    fn = get_rule(name).fn
-    return getattr(fn, "py_func", fn).__code__.co_filename == __file__
+from parasol_hybrid import Option, paralg, run, update_rule
+from parasol_hybrid import data as loaders
+from parasol_hybrid.config import non_negative, positive
 
 
 @update_rule("adam", hyper={"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}, state_slots=3,
-             replace=_may_register("adam"))
+             replace=may_replace_rule("adam", __file__))
 def adam(param, state, delta, hp):
     """Adam (Kingma & Ba, 2015) per coordinate; ``delta`` is the gradient.
 

@@ -21,6 +21,39 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from common import log_loss, logistic_loss
+
+__all__ = ["row_score", "batch_gradient", "predict", "take_rows", "log_loss"]
+
+
+@njit(inline="always", nogil=True)
+def row_score(w, w0, V, cols, shift, data, lo, hi, s):
+    """``z(x)`` of the CSR row stored at ``[lo, hi)``, with ``s[f] = sum_i v_if x_i`` left in ``s``.
+
+    The feature stored at ``p`` is row ``cols[p - shift]`` of ``w`` and ``V``; features at or beyond
+    ``V.shape[0]`` (unseen in training) are skipped. ``w0`` is the bias.
+    """
+    nf = V.shape[0]
+    k = V.shape[1]
+    z = w0
+    for f in range(k):
+        s[f] = 0.0
+    sq = 0.0
+    for p in range(lo, hi):
+        a = cols[p - shift]
+        if a >= nf:
+            continue
+        x = data[p]
+        z += w[a] * x
+        for f in range(k):
+            vx = V[a, f] * x
+            s[f] += vx
+            sq += vx * vx
+    pair = 0.0
+    for f in range(k):
+        pair += s[f] * s[f]
+    return z + 0.5 * (pair - sq)
+
 
 @njit(cache=True, nogil=True)
 def batch_gradient(w, V, local, data, indptr, labels, lo, hi, reg_w, reg_v, gw, gV):
@@ -44,32 +77,10 @@ def batch_gradient(w, V, local, data, indptr, labels, lo, hi, reg_w, reg_v, gw, 
     base = indptr[lo]
     loss = 0.0
     for i in range(lo, hi):
-        z = w[bias]
-        for f in range(k):
-            s[f] = 0.0
-        sq = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            a = local[p - base]
-            x = data[p]
-            z += w[a] * x
-            for f in range(k):
-                vx = V[a, f] * x
-                s[f] += vx
-                sq += vx * vx
-        pair = 0.0
-        for f in range(k):
-            pair += s[f] * s[f]
-        z += 0.5 * (pair - sq)
-        y = labels[i]
-        if z >= 0:  # log(1 + e^-|z|) without overflow
-            e = np.exp(-z)
-            prob = 1.0 / (1.0 + e)
-            loss += np.log1p(e) + (1.0 - y) * z
-        else:
-            e = np.exp(z)
-            prob = e / (1.0 + e)
-            loss += np.log1p(e) - y * z
-        r = (prob - y) / n
+        row_loss, slope = logistic_loss(row_score(w, w[bias], V, local, base, data, indptr[i], indptr[i + 1], s),
+                                        labels[i])
+        loss += row_loss
+        r = slope / n
         gw[bias] += r
         for p in range(indptr[i], indptr[i + 1]):
             a = local[p - base]
@@ -91,27 +102,9 @@ def predict(w, V, indices, data, indptr, out):
     Features at or beyond ``V.shape[0]`` (unseen in training) are ignored.
     """
     nf = V.shape[0]
-    k = V.shape[1]
-    s = np.empty(k)
+    s = np.empty(V.shape[1])
     for i in range(out.shape[0]):
-        z = w[nf]
-        for f in range(k):
-            s[f] = 0.0
-        sq = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            if j >= nf:
-                continue
-            x = data[p]
-            z += w[j] * x
-            for f in range(k):
-                vx = V[j, f] * x
-                s[f] += vx
-                sq += vx * vx
-        pair = 0.0
-        for f in range(k):
-            pair += s[f] * s[f]
-        z += 0.5 * (pair - sq)
+        z = row_score(w, w[nf], V, indices, 0, data, indptr[i], indptr[i + 1], s)
         out[i] = 1.0 / (1.0 + np.exp(-z))
     return out
 
@@ -129,8 +122,3 @@ def take_rows(indptr, indices, data, order, out_indptr, out_indices, out_data):
             q += 1
         out_indptr[t + 1] = q
 
-
-def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
-    """Mean log-loss of 0/1 ``labels`` under ``proba`` (clipped to [1e-15, 1 - 1e-15])."""
-    p = np.clip(proba, 1e-15, 1 - 1e-15)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))

@@ -5,14 +5,13 @@ kept as written; the label is read and ignored, so use ``0``). Each worker
 reads its byte range of the input (``linesplit``).
 
 Each round every worker assigns its points to the nearest of the current
-centres and pushes, per centre, the sum of its points and their count into
-the float64 table ``sums`` (``exact=True``: pushes hold the shard locks).
-After the round's barrier every worker reads the summed rows and computes
-the same new centres ``sum / count`` (a centre that got no point keeps its
-place). The table has three slots of ``k`` rows used in turn (round ``r``
-writes slot ``r % 3``); the master zeroes slot ``(r + 1) % 3`` at the start of
-round ``r``, which every worker finished reading a round earlier, so a round
-needs one barrier and no reset pass.
+centres and sums, per centre, its points and their count; one ``allreduce``
+adds the workers' sums, and every worker computes the same new centres
+``sum / count`` (a centre that got no point keeps its place). The master
+assigns the round's sums to the float64 table ``sums`` (``k`` rows of
+``features + 1``), which holds the initial centres at the start: the table is
+what a checkpoint keeps, and a resumed job starts from its rows. The rounds
+are bulk-synchronous whatever ``staleness`` says.
 
 Like scikit-learn, it stops at ``rounds`` rounds, when no label changed
 (strict convergence), or when the squared centre shift summed over centres
@@ -35,20 +34,14 @@ in input order, one per line) and ``metrics.json`` with ``inertia``,
 from __future__ import annotations
 
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kmeans_kernels import assign_and_sum, inertia_of, kmeans_plus_plus, min_sq_dist
 
-from kmeans_kernels import assign_and_sum, inertia_of, kmeans_plus_plus, min_sq_dist  # noqa: E402
-
-from parasol_hybrid import InputError, Option, paralg, run  # noqa: E402
-from parasol_hybrid import data as loaders  # noqa: E402
-
-SLOTS = 3
+from parasol_hybrid import InputError, Option, paralg, run
+from parasol_hybrid import data as loaders
 
 
 class KMeans(paralg):
@@ -63,6 +56,8 @@ class KMeans(paralg):
                            check=lambda v: None if v >= 0 else "must be >= 0"),
         "write_assignments": Option(bool, True, "write assignments.txt"),
     }
+
+    bulk_synchronous = True  # Lloyd's rounds: every worker assigns its points to the same centres
 
     def solve(self) -> None:
         cfg = self.cfg
@@ -80,40 +75,34 @@ class KMeans(paralg):
         indptr, indices, values = rows.indptr, rows.indices, rows.data
         tol_abs = cfg.tol * self._mean_variance(indices, values, d, n_total)
 
-        sums = self.table("sums", (SLOTS * k, d + 1), "float64", exact=True)
-        zeros = np.zeros((k, d + 1))
+        # the per-centre sums and counts of the last round (at the start: the initial centres, count 1)
+        sums = self.table("sums", (k, d + 1), "float64", exact=True)
+        every = np.arange(k, dtype=np.int64)
 
-        def slot(s: int) -> np.ndarray:
-            return np.arange((s % SLOTS) * k, (s % SLOTS) * k + k, dtype=np.int64)
-
-        self._warm_up(sums.pull(slot(0)), d)
+        self._warm_up(k, d)
         self.sync()
         start = time.perf_counter()
         if self.start_round == 0:
             if self.is_master:
                 init = self._initial_centres(d)
-                sums.push(slot(-1), np.hstack([init, np.ones((k, 1))]), rule="assign")
+                sums.push(every, np.hstack([init, np.ones((k, 1))]), rule="assign")
             self.sync()
-        centres = self._centres(sums.pull(slot(self.start_round - 1)), None)
+        centres = self._centres(sums.pull(every), None)
         init_centres = centres.copy()
 
         labels = np.full(n, -1, dtype=np.int64)
         local = np.zeros((k, d + 1))
         iterations, converged = self.start_round, False
         for rnd in range(self.start_round, cfg.rounds):
-            if self.is_master:
-                sums.push(slot(rnd + 1), zeros, rule="assign")  # read by everyone before the last barrier
             local[:] = 0.0
             cnorm = np.einsum("ij,ij->i", centres, centres)
             changed, _ = assign_and_sum(indptr, indices, values, np.ascontiguousarray(centres.T), cnorm, labels,
                                         local)
-            used = np.flatnonzero(local[:, d] > 0)
-            if len(used):
-                sums.push(slot(rnd)[used], local[used])
+            summed = self.allreduce(local)
+            if self.is_master:
+                sums.push(every, summed, rule="assign")  # what a checkpoint at this clock keeps
             self.clock()
-            if self.staleness != 0:
-                self.sync()  # Lloyd's rounds are BSP whatever the staleness
-            new = self._centres(sums.pull(slot(rnd)), centres)
+            new = self._centres(summed, centres)
             shift = float(((new - centres) ** 2).sum())
             total = self.allreduce(np.array([float(changed), shift]))
             changed_total, shift = int(total[0]), float(total[1]) / self.nworker
@@ -146,9 +135,9 @@ class KMeans(paralg):
         self.sync()
 
     @staticmethod
-    def _warm_up(rows: np.ndarray, d: int) -> None:
+    def _warm_up(k: int, d: int) -> None:
         """Load the kernels (numba start-up, ~1 s on a busy machine) before the clock starts."""
-        k = rows.shape[0]
+        rows = np.zeros((k, d + 1))
         indptr, indices, values = np.zeros(2, np.int64), np.zeros(0, np.int64), np.zeros(0)
         centres = np.zeros((k, d))
         labels = np.full(1, -1, dtype=np.int64)

@@ -16,14 +16,17 @@ ones are 0), split across workers by byte range. ``test_input`` (same
 format) is scored at the end.
 
 Each round, every worker computes ``X_k^T r_k`` (centred) and two scalars of
-the residual ``r_k`` over its own rows at the current extrapolated point and
-push-adds them into a gradient table; after ``sync()`` every worker reads the
-sum and takes the same proximal step (soft-thresholding) with momentum,
-with step ``1/L``, ``L`` the largest eigenvalue of ``X^T X / n`` (centred)
-found by power iteration through the same table. The round's sums also give
-the duality gap of the point, scikit-learn's stopping rule: the job stops when
-the gap is at most ``tol * ||y - mean(y)||^2`` (scikit-learn's ``tol`` means
-the same), or after ``rounds`` rounds.
+the residual ``r_k`` over its own rows at the current extrapolated point; one
+``allreduce`` sums them, and every worker takes the same proximal step
+(soft-thresholding) with momentum, with step ``1/L``, ``L`` the largest
+eigenvalue of ``X^T X / n`` (centred) found by power iteration summed the same
+way. The round's sums also give the duality gap of the point, scikit-learn's
+stopping rule: the job stops when the gap is at most ``tol * ||y - mean(y)||^2``
+(scikit-learn's ``tol`` means the same), or after ``rounds`` rounds. The
+master's decisions (stop, restart the momentum) travel with the next round's
+sums, so every worker applies them at the same round. At the end the master
+assigns the weights and the intercept to the table ``weights``
+(``features + 1`` rows): the fitted model is in the parameter server.
 
 Outputs in ``output``: ``weights.tsv`` (``feature<TAB>weight`` for every
 feature, then ``intercept<TAB>b``), ``weights.npy`` (the same numbers, the
@@ -129,57 +132,11 @@ def lasso_gap(xtr: np.ndarray, rr: float, ry: float, w: np.ndarray, alpha: float
     return gap + alpha * n * float(np.abs(w).sum()) - const * ry
 
 
-# ---------------------------------------------------------------- summing through a table
-
-
-class RoundSum:
-    """Sums a vector over all workers once per round through an exact table: push-add, ``sync()``, pull.
-
-    Three slots of the table take turns: round ``t`` adds into slot ``t % 3``
-    and reads it after the sync, while the master zeroes slot ``(t + 1) % 3``,
-    which nobody touches in round ``t`` (it was last read in round ``t - 2``
-    and is next written in round ``t + 1``, after the sync). The table is
-    ``exact`` so that the adds of a node's workers are never lost.
-
-    The master may also send ``FLAGS`` numbers with each round (the others
-    send zeros there). Every worker acts on them when it reads the round, so
-    decisions taken by the master alone are applied by all workers at the same
-    round. (In cluster mode a node reads a cache of a remote shard, which can
-    differ from the owner's value in the last bit: the workers' copies of the
-    iterate may differ by rounding, so a decision such as "stop now" must not
-    be taken by each worker on its own copy.)
-    """
-
-    def __init__(self, alg: paralg, name: str, width: int):
-        self.alg = alg
-        self.width = width
-        self.m = width + FLAGS
-        self.table = alg.table(name, (3 * self.m, 1), "float64", exact=True)
-        self.rounds = 0
-        self._span = np.arange(self.m, dtype=np.int64)
-        self._zeros = np.zeros((self.m, 1))
-        self._send = np.zeros((self.m, 1))
-
-    def __call__(self, local: np.ndarray, flags=None) -> tuple[np.ndarray, np.ndarray]:
-        """This worker's ``local`` part in, the sum over all workers and the master's flags out."""
-        alg, m, t = self.alg, self.m, self.rounds
-        self.rounds += 1
-        self._send[:self.width, 0] = local
-        self._send[self.width:, 0] = flags if (flags is not None and alg.is_master) else 0.0
-        keys = (t % 3) * m + self._span
-        alg.push(self.table, keys, self._send)
-        if alg.is_master:
-            alg.push(self.table, ((t + 1) % 3) * m + self._span, self._zeros, rule="assign")
-        alg.sync()
-        total = alg.pull(self.table, keys)[:, 0]
-        return total[:self.width], total[self.width:]
-
-
 # ---------------------------------------------------------------- the algorithm
 
 
 class Lasso(paralg):
-    """L1-regularised least squares; every worker keeps the same iterate, the gradient is summed in a table."""
+    """L1-regularised least squares; every worker keeps the same iterate, the gradient is summed by allreduce."""
 
     options = {
         "alpha": Option(float, 1.0, "L1 regularisation (scikit-learn's Lasso alpha)", check=non_negative),
@@ -204,7 +161,8 @@ class Lasso(paralg):
         bad = self.allreduce(int(bad))
         if n == 0 or d == 0:
             raise InputError(f"no training rows with features in {cfg.input}")
-        reduce = RoundSum(self, "lasso_sums", d + 2)
+        self._sum_rounds = 0
+        model = self.table("weights", (d + 1, 1), "float64", rule="assign")  # the result: w, then the intercept
         _warm_up(d)
         self.sync()
         start = time.perf_counter()
@@ -217,10 +175,10 @@ class Lasso(paralg):
         ybar = sums[d] / n if cfg.fit_intercept else 0.0
         y_norm2 = float(sums[d + 1] - n * ybar * ybar)  # ||y - ybar||^2, the scale of the stopping rule
 
-        L = self._largest_eigenvalue(reduce, indptr, indices, data, xbar, d, n)
+        L = self._largest_eigenvalue(indptr, indices, data, xbar, d, n)
         step = 1.0 / (cfg.step_margin * L) if L > 0 else 1.0
         self.log(f"lasso: {n} rows, {d} features, alpha {cfg.alpha:g}, L {L:.6g}, "
-                 f"{reduce.rounds} power-iteration rounds")
+                 f"{self._sum_rounds} power-iteration rounds")
 
         x = np.zeros(d)        # the iterate (what is returned)
         z = np.zeros(d)        # the extrapolated point the gradient is taken at
@@ -235,7 +193,7 @@ class Lasso(paralg):
         for rnd in range(cfg.rounds):
             b = ybar - float(xbar @ z)
             residual_sums(indptr, indices, data, y, ybar, xbar, z, b, part)
-            total, told = reduce(part, flags)
+            total, told = self._round_sum(part, flags)
             if told[STOP]:
                 converged = True
                 break
@@ -262,7 +220,10 @@ class Lasso(paralg):
         # the objective of the result, and the training error, from one more round of sums
         b = ybar - float(xbar @ x)
         residual_sums(indptr, indices, data, y, ybar, xbar, x, b, part)
-        total, _ = reduce(part)
+        total, _ = self._round_sum(part)
+        if self.is_master:
+            model.push(np.arange(d + 1), np.append(x, b).reshape(-1, 1))
+        self.sync()
         seconds = self.allreduce(time.perf_counter() - start, op="max")
         rr = float(total[d])
         metrics = {
@@ -273,7 +234,7 @@ class Lasso(paralg):
             "relative_gap": gap / max(y_norm2, 1e-300),
             "converged": converged,
             "iterations": iterations,
-            "rounds_total": reduce.rounds,
+            "rounds_total": self._sum_rounds,
             "lipschitz": L,
             "intercept": b,
             "train_mse": rr / n,
@@ -294,7 +255,18 @@ class Lasso(paralg):
                      f"gap {metrics['relative_gap']:.2e}  {iterations} iterations  {seconds:.2f} s")
         self.sync()
 
-    def _largest_eigenvalue(self, reduce: RoundSum, indptr, indices, data, xbar, d: int, n: int) -> float:
+    def _round_sum(self, local: np.ndarray, flags=None) -> tuple[np.ndarray, np.ndarray]:
+        """This worker's ``local`` part in, the sum over the workers and the master's ``FLAGS`` out
+        (the others send zeros there). Collective; counted in ``rounds_total``."""
+        self._sum_rounds += 1
+        send = np.zeros(len(local) + FLAGS)
+        send[:len(local)] = local
+        if flags is not None and self.is_master:
+            send[len(local):] = flags
+        total = self.allreduce(send)
+        return total[:len(local)], total[len(local):]
+
+    def _largest_eigenvalue(self, indptr, indices, data, xbar, d: int, n: int) -> float:
         """The largest eigenvalue of ``Xc^T Xc / n`` (``Xc`` the centred data) by power iteration.
 
         The master stops it when the Rayleigh quotient changes by at most 1e-6
@@ -309,7 +281,7 @@ class Lasso(paralg):
         for k in range(self.cfg.power_rounds):
             # residual_sums with y = 0 and w = -v gives (Xc^T Xc v) in part[:d]
             residual_sums(indptr, indices, data, no_targets, 0.0, xbar, -v, float(xbar @ v), part)
-            total, told = reduce(part, flags)
+            total, told = self._round_sum(part, flags)
             if told[STOP]:
                 break
             u = total[:d] / n

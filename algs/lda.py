@@ -42,22 +42,18 @@ set; else on the training tokens), ``perplexity_kind``,
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lda_kernels import (STOP_WORDS, completion_log_likelihood, doc_log_likelihood, index_words, phi_of,
+                         sample_docs, seed_sampler, tokenize)
 
-from lda_kernels import (STOP_WORDS, completion_log_likelihood, doc_log_likelihood, index_words,  # noqa: E402
-                         phi_of, sample_docs, seed_sampler, tokenize)
-
-from parasol_hybrid import ConfigError, InputError, Option, paralg, run  # noqa: E402
-from parasol_hybrid.checkpoint import refuse_option  # noqa: E402
-from parasol_hybrid.config import non_negative, positive  # noqa: E402
-from parasol_hybrid import data as loaders  # noqa: E402
-from parasol_hybrid.data.scan_text import Documents, scan_documents  # noqa: E402
+from parasol_hybrid import ConfigError, InputError, Option, paralg, run
+from parasol_hybrid import data as loaders
+from parasol_hybrid.checkpoint import refuse_option
+from parasol_hybrid.config import non_negative, positive
+from parasol_hybrid.data.scan_text import Documents, scan_documents
 
 
 def read_documents(lines, stopwords: bool) -> list[list[str]]:

@@ -45,22 +45,15 @@ import time
 import numpy as np
 from numba import njit
 
-from parasol_hybrid.config import positive, non_negative  # noqa: E402
-from parasol_hybrid import Option, get_rule, paralg, rule_names, run, update_rule
+from common import log_loss, logistic_loss, may_replace_rule
+
+from parasol_hybrid import Option, paralg, run, update_rule
 from parasol_hybrid import data as loaders
-
-
-def _may_register(name: str) -> bool:
-    """Whether registering rule ``name`` here may replace an existing one: only this file's own, when the
-    module is imported again (the launcher imports the entry script to read its options)."""
-    if name not in rule_names():
-        return False
-    fn = get_rule(name).fn
-    return getattr(fn, "py_func", fn).__code__.co_filename == __file__
+from parasol_hybrid.config import non_negative, positive
 
 
 @update_rule("ftrl", hyper={"alpha": 0.1, "beta": 1.0, "l1": 0.0, "l2": 0.0}, state_slots=2,
-             replace=_may_register("ftrl"))
+             replace=may_replace_rule("ftrl", __file__))
 def ftrl(param, state, delta, hp):
     """FTRL-proximal, per coordinate; ``delta`` is the gradient, ``state[0]`` is z, ``state[1]`` is n.
 
@@ -100,16 +93,9 @@ def batch_gradient(w, local_idx, data, indptr, labels, lo, hi, beta, bias_pos, g
         z = w[bias_pos]
         for p in range(indptr[i], indptr[i + 1]):
             z += w[local_idx[p - indptr[lo]]] * data[p]
-        y = labels[i]
-        if z >= 0:
-            e = np.exp(-z)
-            prob = 1.0 / (1.0 + e)
-            loss += np.log1p(e) + (1.0 - y) * z
-        else:
-            e = np.exp(z)
-            prob = e / (1.0 + e)
-            loss += np.log1p(e) - y * z
-        r = (prob - y) / n
+        row_loss, slope = logistic_loss(z, labels[i])
+        loss += row_loss
+        r = slope / n
         grad[bias_pos] += r
         for p in range(indptr[i], indptr[i + 1]):
             grad[local_idx[p - indptr[lo]]] += r * data[p]
@@ -129,11 +115,6 @@ def predict_proba(weights: np.ndarray, rows: loaders.LibSVM) -> np.ndarray:
         keep = idx < nf
         z[i] += float(np.dot(weights[idx[keep]], rows.data[lo:hi][keep]))
     return 1.0 / (1.0 + np.exp(-z))
-
-
-def log_loss(labels: np.ndarray, proba: np.ndarray) -> float:
-    p = np.clip(proba, 1e-15, 1 - 1e-15)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
 
 
 def lbfgs(x0: np.ndarray, memory: int, tol: float, max_iter: int):

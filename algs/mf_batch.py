@@ -52,30 +52,22 @@ an unseen user or item is predicted by the mean training rating),
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one process per core: BLAS threads only get in the way
+import numpy as np
+from numba import njit
 
-import numpy as np  # noqa: E402
-from numba import njit  # noqa: E402
+from common import HeldOutRatings, done_line, load_ratings, write_factors, write_history
+from mf_kernels import add_dot
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mf_kernels import index_of  # noqa: E402
-
-from parasol_hybrid.config import positive, non_negative  # noqa: E402
-from parasol_hybrid import Option, paralg, run  # noqa: E402
-from parasol_hybrid import data as loaders  # noqa: E402
+from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.config import non_negative, positive
+from parasol_hybrid.tables.striped import shard_keys, striped_row
 
 
 @njit(cache=True, nogil=True)
 def gradient_pass(P, Q, users, items, lu, li, ratings, gp, gq):
     """½Σe² (e = r - P[u]·Q[i]) over the ratings; ``gp[lu[t]] -= e·Q[i]``, ``gq[li[t]] -= e·P[u]`` from zero."""
-    SP = len(P)
-    SQ = len(Q)
     k = P[0].shape[1]
     for a in range(gp.shape[0]):
         for j in range(k):
@@ -87,19 +79,17 @@ def gradient_pass(P, Q, users, items, lu, li, ratings, gp, gq):
     for t in range(users.shape[0]):
         u = users[t]
         i = items[t]
-        pu = P[u % SP]
-        ru = u // SP
-        qi = Q[i % SQ]
-        ri = i // SQ
+        pu = striped_row(P, u)
+        qi = striped_row(Q, i)
         e = ratings[t]
         for j in range(k):
-            e -= pu[ru, j] * qi[ri, j]
+            e -= pu[j] * qi[j]
         loss += e * e
         a = lu[t]
         b = li[t]
         for j in range(k):
-            gp[a, j] -= e * qi[ri, j]
-            gq[b, j] -= e * pu[ru, j]
+            gp[a, j] -= e * qi[j]
+            gq[b, j] -= e * pu[j]
     return 0.5 * loss
 
 
@@ -110,28 +100,21 @@ def line_pass(P, Q, DP, DQ, users, items, ratings, out):
     With e0 = r - p·q, a1 = p·dq + dp·q, a2 = dp·dq, the residual is
     e0 - α a1 - α² a2; ``out = [Σe0², Σe0·a1, Σa1², Σe0·a2, Σa1·a2, Σa2²]``.
     """
-    SP = len(P)
-    SQ = len(Q)
     k = P[0].shape[1]
     for m in range(6):
         out[m] = 0.0
     for t in range(users.shape[0]):
-        u = users[t]
-        i = items[t]
-        pu = P[u % SP]
-        dpu = DP[u % SP]
-        ru = u // SP
-        qi = Q[i % SQ]
-        dqi = DQ[i % SQ]
-        ri = i // SQ
+        u, i = users[t], items[t]
+        pu, dpu = striped_row(P, u), striped_row(DP, u)  # the rows and their search directions
+        qi, dqi = striped_row(Q, i), striped_row(DQ, i)
         e0 = ratings[t]
         a1 = 0.0
         a2 = 0.0
         for j in range(k):
-            p = pu[ru, j]
-            q = qi[ri, j]
-            dp = dpu[ru, j]
-            dq = dqi[ri, j]
+            p = pu[j]
+            q = qi[j]
+            dp = dpu[j]
+            dq = dqi[j]
             e0 -= p * q
             a1 += p * dq + dp * q
             a2 += dp * dq
@@ -146,18 +129,11 @@ def line_pass(P, Q, DP, DQ, users, items, ratings, out):
 @njit(cache=True, nogil=True)
 def test_sse(P, Q, users, items, ratings, fallback):
     """Σ(r - P[u]·Q[i])²; a pair with an unknown user or item (id -1) is predicted ``fallback``."""
-    SP = len(P)
-    SQ = len(Q)
-    k = P[0].shape[1]
     total = 0.0
     for t in range(users.shape[0]):
         u = users[t]
         i = items[t]
-        pred = fallback
-        if u >= 0 and i >= 0:
-            pred = 0.0
-            for j in range(k):
-                pred += P[u % SP][u // SP, j] * Q[i % SQ][i // SQ, j]
+        pred = add_dot(0.0, P, u, Q, i) if u >= 0 and i >= 0 else fallback
         e = ratings[t] - pred
         total += e * e
     return total
@@ -252,26 +228,18 @@ class MFBatch(paralg):
         for s in range(S):
             cands = [w for w, loc in enumerate(everyone) if s in loc] or list(range(self.nworker))
             if self.worker_id in cands:
-                rows = np.arange(s, table.rows, S, dtype=np.int64)
+                rows = shard_keys(s, table.rows, S)
                 mine.append(rows[cands.index(self.worker_id)::len(cands)])
         return np.sort(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------ the job
+    bulk_synchronous = True  # every phase reads what all workers wrote in the one before
+
     def solve(self) -> None:
         cfg = self.cfg
-        if cfg.pattern == "linesplit":
-            part = self.load(format="ratings")
-            users = self.vocabulary(part.rows)
-            items = self.vocabulary(part.cols)
-            u = index_of(users, part.rows)
-            i = index_of(items, part.cols)
-        else:  # parsed in parallel and sent to its owner; the vocabularies come with it
-            part = self.load(pattern=cfg.pattern)
-            users, items, u, i = part.row_ids, part.col_ids, part.u.astype(np.int64), part.i.astype(np.int64)
-        r = part.values.astype(np.float64, copy=False)
-        n_total = self.allreduce(len(r))
-        mu = self.allreduce(float(r.sum())) / max(n_total, 1)
-        bad = self.allreduce(int(part.bad_lines))
+        data = load_ratings(self, cfg.pattern)
+        users, items, r, mu = data.users, data.items, data.r, data.mean
+        u, i = data.u.astype(np.int64), data.i.astype(np.int64)
         uniq_u, lu = np.unique(u, return_inverse=True)
         uniq_i, li = np.unique(i, return_inverse=True)
         lu, li = lu.astype(np.int64), li.astype(np.int64)
@@ -303,17 +271,10 @@ class MFBatch(paralg):
             x = np.concatenate([self.pull(P, own_u).ravel(), self.pull(Q, own_i).ravel()])
         zeros = np.zeros_like(x)
         self.sync()
-
-        test = None
-        if self.is_master and cfg.test_input:
-            t = loaders.parse_ratings(loaders.read_all_lines(loaders.expand_inputs(cfg.test_input)),
-                                      on_bad_line=cfg.on_bad_line)
-            test = (index_of(users, t.rows), index_of(items, t.cols), t.values.astype(np.float64))
+        test = HeldOutRatings(self, users, items)
 
         def test_rmse():
-            if test is None or len(test[2]) == 0:
-                return None
-            return float(np.sqrt(test_sse(P.shards, Q.shards, *test, mu) / len(test[2])))
+            return test.rmse(test_sse, (P.shards, Q.shards), mu)
 
         lbfgs = cfg.method == "lbfgs"
         S_hist: list[np.ndarray] = []
@@ -397,9 +358,7 @@ class MFBatch(paralg):
                 break
             x = x + alpha * d
             write(P, Q, x)
-            self.clock()
-            if self.staleness != 0:
-                self.sync()
+            self.clock()  # bulk_synchronous: a sync() follows it whatever the staleness
             iterations += 1
             f_old = f
             g_old = g
@@ -416,7 +375,7 @@ class MFBatch(paralg):
         seconds = self.allreduce(time.perf_counter() - start, op="max")
         metrics = {
             "objective": float(f),
-            "train_rmse": float(np.sqrt(2.0 * data_loss / max(n_total, 1))),
+            "train_rmse": float(np.sqrt(2.0 * data_loss / max(data.n_total, 1))),
             "grad_max": float(gmax),
             "iterations": iterations,
             "evaluations": evaluations,
@@ -425,30 +384,19 @@ class MFBatch(paralg):
             "method": cfg.method,
             "k": k,
             "reg": reg,
-            "global_mean": mu,
-            "ratings": n_total,
-            "users": nu,
-            "items": ni,
+            **data.figures(),
             "start_round": self.start_round,
-            "bad_lines": bad,
+            "bad_lines": data.bad_lines,
             "cross_node_bytes": self.cross_node_bytes(),
         }
         if self.is_master:
             rmse = test_rmse()
-            if rmse is not None:
-                metrics["test_rmse"] = rmse
-                metrics["test_ratings"] = int(len(test[2]))
-            self.save_table(P)
-            self.save_table(Q)
-            self.output_path("users.txt").write_text("".join(f"{x}\n" for x in users))
-            self.output_path("items.txt").write_text("".join(f"{x}\n" for x in items))
-            self.output_path("history.tsv").write_text("iteration\tobjective\tgrad_max\tstep\n" + "".join(
-                f"{a}\t{b!r}\t{c!r}\t{s!r}\n" for a, b, c, s in history))
+            metrics.update(test.figures(rmse))
+            write_factors(self, (P, Q), users, items)
+            write_history(self, ("iteration", "objective", "grad_max", "step"), history)
             self.write_metrics(metrics)
-            line = f"done: {cfg.method} objective {f:.8g}  grad_max {gmax:.3g}  {iterations} iterations"
-            if rmse is not None:
-                line += f"  test_rmse {rmse:.4f}"
-            self.log(line + f"  {seconds:.2f} s")
+            self.log(done_line(f"done: {cfg.method} objective {f:.8g}  grad_max {gmax:.3g}  {iterations} iterations",
+                               rmse, f"  {seconds:.2f} s"))
         self.sync()
 
 

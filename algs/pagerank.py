@@ -75,6 +75,8 @@ class PageRank(paralg):
                       check=lambda v: None if v >= 0 else "must be >= 0"),
     }
 
+    bulk_synchronous = True  # a step reads the whole vector the last one wrote (it ends with a sync())
+
     def load_edges(self):
         """This worker's edges (by source), with weights defaulting to 1."""
         spec = self.cfg.input
@@ -96,8 +98,6 @@ class PageRank(paralg):
         bad = self.allreduce(int(edges.bad_lines))
         if N == 0:
             raise InputError(f"the input {cfg.input!r} has no edges")
-        if cfg.staleness != 0:
-            self.log(f"note: pagerank runs bulk-synchronously; staleness {cfg.staleness} is not used")
 
         src_global = edges.u.astype(np.int64)
         dst = edges.i.astype(np.int64)

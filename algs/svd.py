@@ -30,7 +30,11 @@ At the end, Rayleigh–Ritz: ``B = Qᵀ A = Zᵀ`` (``l × n``), ``B = U_B S V�
 ``U = Q U_B``; the top ``k`` are kept. Each pair is signed so that the
 largest-magnitude entry of its ``V`` column is positive.
 
-The algorithm is bulk-synchronous whatever the ``staleness`` key says.
+The algorithm is bulk-synchronous whatever the ``staleness`` key says. Every
+rank runs with one BLAS thread (``run_parasol`` sets ``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` to 1 unless they are set): the
+ranks already fill the cores, and BLAS threads in each would only fight over
+them.
 
 Outputs in ``output``: ``singular_values.txt`` (one per line, descending),
 ``U.npy`` (``m × k``, rows in the order of ``rows.txt``), ``V.npy``
@@ -50,17 +54,13 @@ continues with the next round and reports ``start_round``.
 
 from __future__ import annotations
 
-import os
 import time
 
-# one rank per core: BLAS threads in every rank would only fight over the cores (2-3x slower QR here)
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np
+from numba import njit
 
-import numpy as np  # noqa: E402
-from numba import njit  # noqa: E402
-
-from parasol_hybrid import Option, paralg, run  # noqa: E402
-from parasol_hybrid.errors import ConfigError  # noqa: E402
+from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.errors import ConfigError
 
 
 @njit(cache=True, nogil=True)
@@ -128,6 +128,8 @@ class SVD(paralg):
                       "0: run every round", check=lambda v: None if v >= 0 else "must be >= 0"),
     }
 
+    bulk_synchronous = True  # each block is read whole by every worker after the sync() that completes it
+
     def solve(self) -> None:
         cfg = self.cfg
         part = self.load(pattern="fmap")
@@ -142,8 +144,6 @@ class SVD(paralg):
         mine, indptr, cols, vals = local_csr(part.u.astype(np.int64), part.i.astype(np.int64),
                                              part.values)
         touched = np.unique(cols)
-        if cfg.staleness != 0:
-            self.log(f"note: svd runs bulk-synchronously; staleness {cfg.staleness} is not used")
 
         Y = self.table("Y", (m, l), "float64", rule="assign")
         Z = self.table("Z", (n, l), "float64", exact=True)

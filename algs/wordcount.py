@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from parasol_hybrid.config import non_negative  # noqa: E402
 from parasol_hybrid import Option, paralg, run
+from parasol_hybrid.config import non_negative
 from parasol_hybrid.data.scan_text import word_keys
 
 

@@ -31,7 +31,7 @@ def bench(quick: bool = False) -> list[dict]:
     from sklearn.cluster import KMeans
     from sklearn.datasets import load_digits
 
-    from parasol_hybrid.datasets_tables import digits_libsvm
+    from parasol_hybrid.datasets import digits_libsvm
 
     repeats = 1 if quick else 3
     X, _ = load_digits(return_X_y=True)

@@ -38,7 +38,7 @@ def bench(quick: bool = False) -> list[dict]:
     from sklearn.datasets import load_svmlight_file
     from sklearn.linear_model import Lasso
 
-    from parasol_hybrid.datasets_regression import cancer_area, diabetes
+    from parasol_hybrid.datasets import cancer_area, diabetes
 
     repeats = 1 if quick else 3
     cases = [("diabetes", diabetes, 10, 0.1)] + ([] if quick else [("cancer_area", cancer_area, 29, 5.0)])

@@ -48,7 +48,7 @@ def bench(quick: bool = False) -> list[dict]:
     from scipy.sparse import csr_matrix
     from sklearn.decomposition import LatentDirichletAllocation
 
-    from parasol_hybrid.datasets_tables import lee_split
+    from parasol_hybrid.datasets import lee_split
 
     repeats = 1 if quick else 3
     sk_iters = 10 if quick else 20

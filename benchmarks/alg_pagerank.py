@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from parasol_hybrid.datasets_graphs import lee_word_graph, movielens_bipartite
+from parasol_hybrid.datasets import lee_word_graph, movielens_bipartite
 
 from .common import REPO, run_job, say
 

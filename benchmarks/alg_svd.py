@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from parasol_hybrid.datasets_graphs import movielens_ratings
+from parasol_hybrid.datasets import movielens_ratings
 
 from .common import REPO, run_job, say
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +41,9 @@ def _run(tmp_path: Path, **keys) -> tuple[dict, np.ndarray, np.ndarray]:
 
 
 def _kernels():
-    spec = importlib.util.spec_from_file_location("fm_kernels", REPO / "algs" / "fm_kernels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if str(REPO / "algs") not in sys.path:  # fm_kernels imports algs/common.py, as when algs/fm.py runs
+        sys.path.insert(0, str(REPO / "algs"))
+    return importlib.import_module("fm_kernels")
 
 
 @pytest.fixture(scope="module")

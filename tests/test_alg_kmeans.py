@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parasol_hybrid.datasets_tables import digits_libsvm
+from parasol_hybrid.datasets import digits_libsvm
 from parasol_hybrid.testing import run_launcher, write_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parasol_hybrid.datasets_regression import cancer_area, diabetes
+from parasol_hybrid.datasets import cancer_area, diabetes
 from parasol_hybrid.testing import run_launcher, write_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parasol_hybrid.datasets_tables import lee_split
+from parasol_hybrid.datasets import lee_split
 from parasol_hybrid.testing import run_launcher, write_config
 
 REPO = Path(__file__).resolve().parents[1]

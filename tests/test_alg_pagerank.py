@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from parasol_hybrid.datasets_graphs import lee_word_graph, movielens_bipartite
+from parasol_hybrid.datasets import lee_word_graph, movielens_bipartite
 from parasol_hybrid.testing import run_launcher, write_config
 
 REPO = Path(__file__).resolve().parents[1]

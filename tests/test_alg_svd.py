@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from parasol_hybrid.datasets_graphs import movielens_ratings
+from parasol_hybrid.datasets import movielens_ratings
 from parasol_hybrid.testing import run_launcher, write_config
 
 REPO = Path(__file__).resolve().parents[1]
