@@ -25,6 +25,10 @@ _LAZY = {
     "update_rule": ".tables.rules",
     "get_rule": ".tables.rules",
     "rule_names": ".tables.rules",
+    "striped_row": ".tables.striped",
+    "shard_of": ".tables.striped",
+    "local_row": ".tables.striped",
+    "shard_keys": ".tables.striped",
 }
 
 __all__ = [
@@ -36,6 +40,10 @@ __all__ = [
     "update_rule",
     "get_rule",
     "rule_names",
+    "striped_row",
+    "shard_of",
+    "local_row",
+    "shard_keys",
     "Config",
     "Option",
     "load_config",
