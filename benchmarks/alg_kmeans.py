@@ -1,7 +1,7 @@
 """The ``kmeans`` benchmark: ``algs/kmeans.py`` (2 workers, 1 server) vs scikit-learn's ``KMeans`` on the digits.
 
 Data: scikit-learn's digits (1,797 × 64), written as libsvm by
-``parasol_hybrid.datasets_tables.digits_libsvm``. The job seeds its centres
+``parasol_hybrid.datasets.digits_libsvm``. The job seeds its centres
 with k-means++ (``seed``); scikit-learn then starts from the very same centres
 (``init=<the job's init_centroids.npy>, n_init=1``, Lloyd, same ``tol`` and
 iteration cap), so the two runs are the same algorithm and their inertia

@@ -1,6 +1,6 @@
 """The ``lasso`` benchmark: ``algs/lasso.py`` (2 workers, 1 server) vs scikit-learn's ``Lasso`` on real data.
 
-Data (``parasol_hybrid.datasets_regression``): scikit-learn's diabetes set
+Data (``parasol_hybrid.datasets``): scikit-learn's diabetes set
 (train part, 355 × 10, ``alpha`` 0.1) and, unless ``quick``, the breast-cancer
 tumours' mean area predicted from the 29 other measurements (train part,
 440 × 29, ``alpha`` 5). Both sides stop on the same rule (duality gap at most

@@ -1,6 +1,6 @@
 """The ``lda`` benchmark: ``algs/lda.py`` (2 workers, 1 server) vs scikit-learn's ``LatentDirichletAllocation``.
 
-Data: gensim's Lee corpus split by document (``datasets_tables.lee_split``,
+Data: gensim's Lee corpus split by document (``parasol_hybrid.datasets.lee_split``,
 80 % train / 20 % held out), tokenised as the job does (``lda_kernels.tokenize``,
 stop words removed, words seen fewer than twice dropped). Both models get
 K = 10 topics and the priors α = 0.1, β = 0.01; the job runs 200 Gibbs

@@ -2,7 +2,7 @@
 
 Graphs: the adjacent-word graph of gensim's Lee corpus (7,393 nodes, 35,735
 edges) and MovieLens-100K as a user -> item bipartite graph (2,625 nodes,
-100,000 edges, 1,682 dangling), both from ``parasol_hybrid.datasets_graphs``.
+100,000 edges, 1,682 dangling), both from ``parasol_hybrid.datasets``.
 Quality is the L1 distance to the exact ranks (a scipy power iteration run
 until the L1 change is below 1e-14), for the job and for the reference: the
 same scipy iteration stopped at the job's tolerance (1e-10). Job time is

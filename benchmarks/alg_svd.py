@@ -1,7 +1,7 @@
 """The ``svd`` algorithm benchmark: algs/svd.py (2 workers, 1 server) vs scipy's and scikit-learn's truncated SVDs.
 
 Data: MovieLens-100K, every rating, as a 943 × 1682 matrix
-(``parasol_hybrid.datasets_graphs.movielens_ratings``). Quality is the largest
+(``parasol_hybrid.datasets.movielens_ratings``). Quality is the largest
 relative error of the top ``k`` singular values against the exact ones
 (dense LAPACK ``numpy.linalg.svd``), for the job and for each reference.
 Job time is the job's own ``seconds`` (the power iterations and the

@@ -1,6 +1,6 @@
 """LDA (algs/lda.py) on gensim's Lee corpus, checked against scikit-learn's LatentDirichletAllocation.
 
-The corpus is split by document (``datasets_tables.lee_split``: 80 % train,
+The corpus is split by document (``parasol_hybrid.datasets.lee_split``: 80 % train,
 20 % held out). The reference is scikit-learn's variational LDA fitted here
 on the same document-term matrix (the same tokens, the same vocabulary
 recomputed here), with the same number of topics and the same priors, run

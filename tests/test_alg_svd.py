@@ -1,7 +1,7 @@
 """algs/svd.py against scipy.sparse.linalg.svds on the same matrix.
 
 The matrix is MovieLens-100K, every rating (943 × 1682, the file
-``parasol_hybrid.datasets_graphs.movielens_ratings`` writes), on one node and
+``parasol_hybrid.datasets.movielens_ratings`` writes), on one node and
 on two simulated nodes; and a tiny hand-written matrix with awkward ids and a
 repeated entry, on three workers. The reference values are computed here:
 the top-k singular values must agree within 1e-4 (relative), and the vectors

@@ -433,15 +433,15 @@ def test_words_random_bytes(tmp_path, content, nworker):
 
 
 def _reference_key(word: str) -> int:
-    """FNV-1a 64 then murmur3's finaliser, in plain Python integers, shifted to 63 bits."""
+    """FNV-1a 64 then splitmix64's finaliser (idhash.hash_bytes), in plain Python integers, shifted to 63 bits."""
     m = (1 << 64) - 1
     h = 0xCBF29CE484222325
     for b in word.encode("utf-8"):
         h = ((h ^ b) * 0x100000001B3) & m
-    for mult in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):
-        h ^= h >> 33
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        h ^= h >> shift
         h = (h * mult) & m
-    h ^= h >> 33
+    h ^= h >> 31
     return h >> 1
 
 

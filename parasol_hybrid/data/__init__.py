@@ -8,8 +8,10 @@ Typical use on one worker::
     # a collective of the workers' communicator: this worker's share by id, parsed once and exchanged
     share = load_share(comm, files, "fmap")
 
-The Python parsers (``parse_ratings``, ``parse_libsvm``, ``count_words`` over ``read_lines``) define the
-semantics; the compiled ones (``scan_*``) give the same results from the bytes of the worker's range.
+The Python parsers (``parse_ratings``, ``parse_libsvm``, ``parse_regression``, ``count_words`` over
+``read_lines``, in :mod:`.parsers`) define the semantics; the compiled ones (``scan_*``, a module each)
+give the same results from the bytes of the worker's range (:mod:`.chunks`), with the byte-level kernels
+of :mod:`.bytescan`, the exact decimals of :mod:`.numbers` and the hash and id table of :mod:`.idhash`.
 """
 
 from parasol_hybrid.data.files import expand_inputs
@@ -21,11 +23,14 @@ from parasol_hybrid.data.parsers import (
     count_words,
     parse_libsvm,
     parse_ratings,
+    parse_regression,
     tokenize,
 )
 from parasol_hybrid.data.chunks import Chunk, read_chunks
 from parasol_hybrid.data.scan_ratings import ScannedRatings, scan_ratings
-from parasol_hybrid.data.scan_text import Documents, parse_regression, scan_documents, scan_libsvm, scan_words
+from parasol_hybrid.data.libsvm import scan_libsvm
+from parasol_hybrid.data.words import scan_words, word_keys
+from parasol_hybrid.data.documents import Documents, scan_documents
 from parasol_hybrid.data.share import RatingsShare, load_share
 from parasol_hybrid.data.partition import (
     PATTERNS,
@@ -61,6 +66,7 @@ __all__ = [
     "scan_ratings",
     "scan_libsvm",
     "scan_words",
+    "word_keys",
     "scan_documents",
     "Documents",
     "parse_regression",

@@ -9,18 +9,17 @@ counted only then (:meth:`Chunk.lineno`), so the normal path never reads the byt
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
-from numba import njit
 
+from parasol_hybrid.data.bytescan import last_newline, line_end, line_text
 from parasol_hybrid.data.lines import _check_worker, byte_ranges
 from parasol_hybrid.errors import ConfigError, InputError
 
-__all__ = ["Chunk", "read_chunks", "count_newlines", "CHUNK_BYTES"]
+__all__ = ["Chunk", "read_chunks", "CHUNK_BYTES"]
 
 #: bytes read at a time (a chunk is this long, plus the tail of its last line)
 CHUNK_BYTES = 64 << 20
@@ -51,13 +50,7 @@ class Chunk:
 
     def line_text(self, start: int) -> str:
         """The text of the line starting at byte ``start`` of ``data`` (decoded, no newline)."""
-        end = start
-        data = self.data
-        n = len(data)
-        while end < n and data[end] != 10:
-            end += 1
-        text = bytes(data[start:end]).decode("utf-8", errors="replace")
-        return text[:-1] if text.endswith("\r") else text
+        return line_text(self.data, start, line_end(self.data, start))
 
 
 def _line_start_at_or_after(f, pos: int) -> int | None:
@@ -76,34 +69,6 @@ def _line_start_at_or_after(f, pos: int) -> int | None:
             return f.tell() - len(block) + cut + 1
 
 
-@njit(cache=True, nogil=True)
-def _find_newline(data, start):
-    """Index of the first newline at or after ``start`` (-1: none)."""
-    for j in range(start, data.shape[0]):
-        if data[j] == 10:
-            return j
-    return -1
-
-
-@njit(cache=True, nogil=True)
-def _rfind_newline(data):
-    """Index of the last newline (-1: none)."""
-    for j in range(data.shape[0] - 1, -1, -1):
-        if data[j] == 10:
-            return j
-    return -1
-
-
-@njit(cache=True, nogil=True)
-def count_newlines(data):
-    """The number of newline bytes in ``data`` (the parsers size their outputs by it)."""
-    k = 0
-    for j in range(data.shape[0]):
-        if data[j] == 10:
-            k += 1
-    return k
-
-
 def _read_block(f, n: int, buf: np.ndarray | None = None) -> np.ndarray:
     """Up to ``n`` bytes from ``f`` (into ``buf`` when given: it is at least ``n`` long)."""
     if buf is None:
@@ -119,8 +84,8 @@ def _to_line_end(f, block: np.ndarray) -> np.ndarray:
         more = _read_block(f, 1 << 20)
         if len(more) == 0:
             break
-        cut = _find_newline(more, 0)
-        if cut >= 0:
+        cut = line_end(more, 0)
+        if cut < len(more):
             parts.append(more[:cut + 1])
             break
         parts.append(more)
@@ -141,10 +106,10 @@ def _read_piece(path: Path, start: int, end: int, chunk_bytes: int, buf: np.ndar
                 return
             last = end - 1 - pos  # the index in ``block`` of the range's last byte
             if last < len(block):  # the range ends here: through the end of the line holding ``last``
-                cut = _find_newline(block, last)
-                yield Chunk(path, pos, block[:cut + 1] if cut >= 0 else _to_line_end(f, block))
+                cut = line_end(block, last)
+                yield Chunk(path, pos, block[:cut + 1] if cut < len(block) else _to_line_end(f, block))
                 return
-            cut = _rfind_newline(block)
+            cut = last_newline(block)
             if cut < 0:  # one line longer than the chunk
                 block = _to_line_end(f, block)
             else:

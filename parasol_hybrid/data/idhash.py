@@ -2,12 +2,15 @@
 
 :func:`hash_bytes` (FNV-1a over the utf-8 bytes, then the splitmix64 finaliser) is the same in every
 process, run and machine, so every worker agrees on the owner of a triple (``hash % nworker``) without
-talking, and it does not depend on how the files are cut.
+talking, and it does not depend on how the files are cut. It is the library's one hash of text: the
+ids of triples, the words of a word count (:func:`key63` of it) and the tokenisers' tables use it; a
+kernel that hashes while it scans folds :func:`fnv_step` and ends with :func:`finalise`.
 
 :class:`IdTable` interns ids as they are parsed: each distinct text gets a dense local code (in order of
 first appearance) and is stored once, as bytes in one blob; an id that spells a canonical non-negative
 integer (digits, no leading zero, at most 18 digits) also records its value, for the integer fast path of
-the vocabulary. The kernels take the table's arrays; the class owns them and grows them.
+the vocabulary. The kernels take the table's arrays; the class owns them and grows them. (The tokenisers count
+words in a table of their own, :class:`~parasol_hybrid.data.wordtable.WordTable`.)
 """
 
 from __future__ import annotations
@@ -15,16 +18,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["hash_bytes", "hash_texts", "IdTable", "NOT_INT"]
+from parasol_hybrid.data.bytescan import same_bytes
+
+__all__ = ["hash_bytes", "hash_texts", "fnv_step", "finalise", "key63", "FNV_OFFSET", "IdTable", "NOT_INT"]
 
 NOT_INT = -1  #: ``IdTable.ints`` of an id that is not a canonical integer
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)  #: the FNV-1a state before the first byte
 _FNV_PRIME = np.uint64(0x100000001B3)
 _EMPTY = -1
 
 
-@njit(cache=True, nogil=True)
-def _mix(h):
+@njit(cache=True, nogil=True, inline="always")
+def fnv_step(h, byte):
+    """The FNV-1a state ``h`` after one more byte (for a kernel that hashes as it scans)."""
+    return (h ^ np.uint64(byte)) * _FNV_PRIME
+
+
+@njit(cache=True, nogil=True, inline="always")  # inlined: the tokenisers call it once per token
+def finalise(h):
+    """splitmix64's finaliser: the hash of the bytes whose FNV-1a state is ``h`` (spreads its bits)."""
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(27)
@@ -33,13 +45,19 @@ def _mix(h):
     return h
 
 
+@njit(cache=True, nogil=True, inline="always")
+def key63(h):
+    """A hash as a non-negative ``int64`` key (its top 63 bits)."""
+    return np.int64(h >> np.uint64(1))
+
+
 @njit(cache=True, nogil=True)
 def hash_bytes(data, start, end):
-    """The stable 64-bit hash (``uint64``) of ``data[start:end]``."""
-    h = _FNV_OFFSET
+    """The stable 64-bit hash (``uint64``) of ``data[start:end]``: FNV-1a, then :func:`finalise`."""
+    h = FNV_OFFSET
     for j in range(start, end):
-        h = (h ^ np.uint64(data[j])) * _FNV_PRIME
-    return _mix(h)
+        h = fnv_step(h, data[j])
+    return finalise(h)
 
 
 @njit(cache=True, nogil=True)
@@ -49,10 +67,14 @@ def _hash_many(blob, starts, out):
 
 
 def hash_texts(texts) -> np.ndarray:
-    """:func:`hash_bytes` of the utf-8 text of each item (``str(item)``), as ``uint64``."""
-    encoded = [str(t).encode("utf-8") for t in texts]
+    """:func:`hash_bytes` of the utf-8 text of each item (``str(item)``), as ``uint64`` (``texts``: a
+    sequence; it is read twice when an item is not a ``str``)."""
+    try:
+        encoded = list(map(str.encode, texts))  # utf-8; the common case: every item is a str
+    except TypeError:
+        encoded = [str(t).encode("utf-8") for t in texts]
     starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in encoded], out=starts[1:])
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=starts[1:])
     blob = np.frombuffer(b"".join(encoded), dtype=np.uint8) if encoded else np.zeros(0, np.uint8)
     out = np.empty(len(encoded), dtype=np.uint64)
     _hash_many(blob, starts, out)
@@ -89,15 +111,8 @@ def intern(data, start, end, slots, hashes, starts, ints, blob, state):
         c = slots[s]
         if c == _EMPTY:
             break
-        if hashes[c] == h and starts[c + 1] - starts[c] == n:
-            b = starts[c]
-            same = True
-            for j in range(n):
-                if blob[b + j] != data[start + j]:
-                    same = False
-                    break
-            if same:
-                return c
+        if hashes[c] == h and starts[c + 1] - starts[c] == n and same_bytes(blob, starts[c], data, start, n):
+            return c
         s = (s + 1) & mask
     count = state[0]
     used = state[1]

@@ -1,4 +1,4 @@
-"""Parse lines into ratings triples, libsvm rows, or words.
+"""Parse lines into ratings triples, libsvm rows (0/1 labels or real targets), or words.
 
 Parsers take :class:`~parasol_hybrid.data.lines.Line` objects so that a
 malformed line can be reported as ``path:lineno``. ``on_bad_line="error"``
@@ -25,6 +25,7 @@ __all__ = [
     "LibSVM",
     "parse_ratings",
     "parse_libsvm",
+    "parse_regression",
     "tokenize",
     "count_words",
 ]
@@ -214,6 +215,50 @@ def parse_libsvm(lines: Iterable[Line], on_bad_line: str = "error") -> LibSVM:
         n_features=int(index_array.max()) + 1 if len(index_array) else 0,
         bad_lines=bad,
     )
+
+
+def parse_regression(lines: Iterable[Line], on_bad_line: str = "error"):
+    """Parse ``target idx:val ...`` lines (real targets) into CSR arrays, in Python (the reference of
+    ``scan_libsvm(..., labels="real")``, which calls it for the lines its kernel leaves to Python).
+
+    Returns ``(targets, indptr, indices, data, n_features, bad_lines)``. Blank
+    lines and text after ``#`` are ignored; a line whose target or features
+    are malformed raises :class:`InputError` naming the file and line, or is
+    skipped and counted with ``on_bad_line="skip"``.
+    """
+    if on_bad_line not in BAD_LINE_POLICIES:
+        raise InputError(f"on_bad_line must be one of {list(BAD_LINE_POLICIES)}, got {on_bad_line!r}")
+    targets, indptr, indices, data = [], [0], [], []
+    bad = 0
+    for line in lines:
+        fields = line.text.split("#", 1)[0].split()
+        if not fields:
+            continue
+        problem = None
+        try:
+            target = float(fields[0])
+            feats = [f.split(":") for f in fields[1:]]
+            idx = [int(k) for k, _ in feats]
+            val = [float(v) for _, v in feats]
+        except ValueError:
+            problem = "expected 'target idx:val idx:val ...' with a numeric target and integer indices"
+        else:
+            if not np.isfinite(target) or not np.all(np.isfinite(val)):
+                problem = "the target and the values must be finite numbers"
+            elif any(k < 0 for k in idx):
+                problem = "feature indices must be non-negative"
+        if problem is not None:
+            if on_bad_line == "error":
+                raise _bad_line(line, problem)
+            bad += 1
+            continue
+        targets.append(target)
+        indices.extend(idx)
+        data.extend(val)
+        indptr.append(len(indices))
+    indices = np.array(indices, dtype=np.int64)
+    return (np.array(targets, dtype=np.float64), np.array(indptr, dtype=np.int64), indices,
+            np.array(data, dtype=np.float64), int(indices.max()) + 1 if len(indices) else 0, bad)
 
 
 def tokenize(text: str) -> list[str]:

@@ -9,9 +9,9 @@ ids as ``int32`` keys (``int64`` once a key needs it; an id that spells a canoni
 other id is interned in an :class:`~parasol_hybrid.data.idhash.IdTable` per column and keyed ``-1 - code``)
 and the weight (``float64``). Python sees a line only when it is bad (to name it) or when the kernel cannot
 promise Python's exact answer: a byte outside ASCII (decoding, Unicode whitespace) or a number spelled in a
-way the exact fast path does not cover (``1_0``, ``0x..``, ``inf``, more than 15 significant digits or an
-exponent beyond ±22, ...). Those lines go through the Python parser, one at a time, and land in the same
-arrays in file order.
+way the exact fast path (:func:`~parasol_hybrid.data.numbers.parse_number`) does not cover (``1_0``,
+``0x..``, ``inf``, more than 15 significant digits or an exponent beyond ±22, ...). Those lines go through
+the Python parser, one at a time, and land in the same arrays in file order.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from parasol_hybrid.data.chunks import Chunk, count_newlines as _count_newlines, read_chunks
+from parasol_hybrid.data.bytescan import count_newlines, line_end
+from parasol_hybrid.data.chunks import Chunk, read_chunks
 from parasol_hybrid.data.idhash import IdTable, canonical_int, intern
 from parasol_hybrid.data.lines import Line, byte_ranges
+from parasol_hybrid.data.numbers import POW10, parse_number
 from parasol_hybrid.data.parsers import Ratings, _check_policy, parse_ratings
 from parasol_hybrid.errors import InputError
 
-__all__ = ["ScannedRatings", "scan_ratings", "parse_number"]
+__all__ = ["ScannedRatings", "scan_ratings"]
 
 _DONE, _OUT_FULL, _GROW_ROWS, _GROW_COLS, _SLOW, _BAD, _WIDEN = 0, 1, 2, 3, 4, 5, 6
-_POW10 = np.array([10.0 ** k for k in range(23)])
 
 
 @dataclass
@@ -63,86 +64,6 @@ def _texts_of(keys: np.ndarray, ids: IdTable) -> np.ndarray:
     texts = np.empty(len(uniq), dtype=object)
     texts[:] = [names[-1 - k] if k < 0 else str(k) for k in uniq.tolist()]
     return texts[inverse.ravel()] if len(keys) else np.empty(0, dtype=object)
-
-
-@njit(cache=True, nogil=True)
-def _is_sep(c):
-    # str.split()'s ASCII whitespace, and the comma
-    return c == 32 or c == 44 or (9 <= c <= 13) or (28 <= c <= 31)
-
-
-@njit(cache=True, nogil=True)
-def parse_number(data, start, end, pow10):
-    """``(ok, value)``: the float that Python's ``float()`` gives for ``data[start:end]``, when this fast
-    path can promise it bit for bit (then ``ok`` is 1); ``ok`` 0 means "ask Python"."""
-    if end - start <= 15:  # plain digits, the common case
-        v = 0
-        j = start
-        while j < end:
-            c = data[j]
-            if c < 48 or c > 57:
-                break
-            v = v * 10 + (c - 48)
-            j += 1
-        if j == end and end > start:
-            return 1, float(v)
-    j = start
-    neg = False
-    if j < end and (data[j] == 43 or data[j] == 45):
-        neg = data[j] == 45
-        j += 1
-    mant = np.int64(0)
-    digits = 0  # significant digits taken into mant
-    any_digit = False
-    scale = 0  # decimal exponent of mant's last digit
-    while j < end and 48 <= data[j] <= 57:
-        any_digit = True
-        if mant > 0 or data[j] != 48:
-            if digits >= 15:
-                return 0, 0.0
-            mant = mant * 10 + (data[j] - 48)
-            if mant > 0:
-                digits += 1
-        j += 1
-    if j < end and data[j] == 46:
-        j += 1
-        while j < end and 48 <= data[j] <= 57:
-            any_digit = True
-            if mant > 0 or data[j] != 48:
-                if digits >= 15:
-                    return 0, 0.0
-                mant = mant * 10 + (data[j] - 48)
-                if mant > 0:
-                    digits += 1
-            scale -= 1
-            j += 1
-    if not any_digit:
-        return 0, 0.0
-    if j < end and (data[j] == 101 or data[j] == 69):
-        j += 1
-        eneg = False
-        if j < end and (data[j] == 43 or data[j] == 45):
-            eneg = data[j] == 45
-            j += 1
-        if j >= end:
-            return 0, 0.0
-        e = 0
-        while j < end and 48 <= data[j] <= 57:
-            if e < 10000:
-                e = e * 10 + (data[j] - 48)
-            j += 1
-        scale += -e if eneg else e
-    if j != end:
-        return 0, 0.0
-    value = float(mant)
-    if mant != 0:
-        if 0 <= scale <= 22:
-            value = value * pow10[scale]
-        elif -22 <= scale < 0:
-            value = value / pow10[-scale]
-        else:
-            return 0, 0.0
-    return 1, -value if neg else value
 
 
 def _byte_classes() -> np.ndarray:
@@ -249,14 +170,6 @@ def _scan(data, pos, need, rows, cols, vals, nout, top, bad, skip, pow10, classe
     return pos, _DONE, 0
 
 
-@njit(cache=True, nogil=True)
-def _line_end(data, pos):
-    n = data.shape[0]
-    while pos < n and data[pos] != 10:
-        pos += 1
-    return pos
-
-
 class _Out:
     """The growing output arrays: keys ``int32`` (16 bytes a triple) until a key needs ``int64``."""
 
@@ -340,7 +253,7 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
     seen_bytes = 0
     for chunk in read_chunks(files, worker, nworker, **kw):
         data = chunk.data
-        lines = _count_newlines(data) + (0 if len(data) and data[-1] == 10 else 1)
+        lines = count_newlines(data) + (0 if len(data) and data[-1] == 10 else 1)
         seen_bytes += len(data)
         if seen_bytes == len(data) and len(data) >= min(range_bytes, 1 << 20):
             # a first chunk big enough to be typical: room for the whole range at its line length, +3%
@@ -349,7 +262,7 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
         pos = 0
         while pos < len(data):
             pos, status, problem = _scan(data, pos, need, out.rows, out.cols, out.vals, out.n, out.top, bad, skip,
-                                         _POW10, _CLASSES,
+                                         POW10, _CLASSES,
                                          *row_ids.arrays, *col_ids.arrays)
             if status == _DONE:
                 break
@@ -358,11 +271,11 @@ def scan_ratings(files: Sequence[Path], worker: int, nworker: int, on_bad_line: 
             elif status == _WIDEN:
                 out.widen()
             elif status == _GROW_ROWS:
-                row_ids.grow(_line_end(data, pos) - pos)
+                row_ids.grow(line_end(data, pos) - pos)
             elif status == _GROW_COLS:
-                col_ids.grow(_line_end(data, pos) - pos)
+                col_ids.grow(line_end(data, pos) - pos)
             else:  # _SLOW, or _BAD under "error": the Python parser parses it (and names it)
                 bad[0] += _slow_line(chunk, pos, on_bad_line, weight_required, out, row_ids, col_ids)
-                pos = _line_end(data, pos) + 1
+                pos = line_end(data, pos) + 1
     n = int(out.n[0])  # views: the slack (a few per cent) is not worth a copy of everything
     return ScannedRatings(out.rows[:n], out.cols[:n], out.vals[:n], row_ids, col_ids, int(bad[0]))

@@ -16,7 +16,6 @@ nodes there are, and matches ``partition(parse_ratings(read_all_lines(files)), p
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
+from parasol_hybrid.config import ENV_TRACE_LOAD, environment_value
 from parasol_hybrid.data.partition import PATTERNS, grid_shape
 from parasol_hybrid.data.scan_ratings import scan_ratings
 from parasol_hybrid.data.exchange import RUN, Exchange
@@ -84,7 +84,7 @@ class _Trace:
     """With ``PARASOL_TRACE_LOAD=1`` in the environment, print the seconds of each phase (stderr)."""
 
     def __init__(self, worker: int):
-        self.on = os.environ.get("PARASOL_TRACE_LOAD") == "1"
+        self.on = environment_value(ENV_TRACE_LOAD) == "1"
         self.worker = worker
         self.t = time.perf_counter()
 

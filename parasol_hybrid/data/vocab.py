@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-from parasol_hybrid.data.idhash import IdTable, _FNV_OFFSET, _FNV_PRIME, _mix, hash_texts
+from parasol_hybrid.data.idhash import FNV_OFFSET, IdTable, finalise, fnv_step, hash_texts
 
 __all__ = ["Vocabulary", "build_vocabulary", "vocabulary_of_strings", "int_text_order", "int_text_hash"]
 
@@ -27,15 +27,22 @@ _DIRECT_LIMIT = 1 << 27
 _POW10_INT = np.array([10 ** k for k in range(19)], dtype=np.int64)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _digits(v, pow10):
+    """The number of decimal digits of ``v`` (0 <= v < 10^18)."""
+    nd = 1
+    while nd < 18 and v >= pow10[nd]:
+        nd += 1
+    return nd
+
+
 @njit(cache=True, nogil=True)
 def int_text_order(values, pow10):
     """A key per non-negative integer (< 10^18) whose numeric order is the order of the decimal texts."""
     out = np.empty(values.shape[0], dtype=np.int64)
     for k in range(values.shape[0]):
         v = values[k]
-        nd = 1
-        while nd < 18 and v >= pow10[nd]:
-            nd += 1
+        nd = _digits(v, pow10)
         key = 0
         for p in range(18):  # digit p (from the left) counts d + 1; past the last digit, 0
             key *= 11
@@ -51,14 +58,11 @@ def int_text_hash(values, pow10):
     out = np.empty(values.shape[0], dtype=np.uint64)
     for k in range(values.shape[0]):
         v = values[k]
-        nd = 1
-        while nd < 18 and v >= pow10[nd]:
-            nd += 1
-        h = _FNV_OFFSET
+        nd = _digits(v, pow10)
+        h = FNV_OFFSET
         for p in range(nd):
-            d = (v // pow10[nd - 1 - p]) % 10
-            h = (h ^ np.uint64(48 + d)) * _FNV_PRIME
-        out[k] = _mix(h)
+            h = fnv_step(h, 48 + (v // pow10[nd - 1 - p]) % 10)
+        out[k] = finalise(h)
     return out
 
 

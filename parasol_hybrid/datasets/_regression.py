@@ -1,14 +1,11 @@
-"""Real regression data sets from scikit-learn's bundled files, written as libsvm lines with real targets.
+"""Real regression sets from scikit-learn's bundled files, written as libsvm lines with real targets.
 
 A line is ``target idx:val idx:val ...`` (indices from 0, zeros left out),
 the target a real number: the format scikit-learn's ``dump_svmlight_file``
 writes and ``load_svmlight_file`` reads. Numbers are written with 17
 significant digits, so a reader gets back exactly the float64 values that
 were written (the tests fit scikit-learn's reference on the same files).
-``parasol_hybrid.data.parse_libsvm`` is for 0/1 labels; ``algs/lasso.py``
-parses these files itself.
-
-Nothing is downloaded: the sets ship inside scikit-learn.
+``algs/lasso.py`` reads them with ``scan_libsvm(..., labels="real")``.
 
 - :func:`diabetes`: 442 patients × 10 features (age, sex, BMI, blood
   pressure, six blood serum measurements, as scikit-learn scales them:
@@ -25,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["cancer_area", "diabetes", "prepare", "write_regression"]
+from ._libsvm import features_text
+
+__all__ = ["write_regression", "diabetes", "cancer_area"]
 
 
 def write_regression(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
@@ -34,8 +33,7 @@ def write_regression(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         for row, target in zip(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)):
-            feats = " ".join(f"{j}:{v:.17g}" for j, v in enumerate(row) if v != 0)
-            fh.write(f"{target:.17g} {feats}".rstrip() + "\n")
+            fh.write(f"{target:.17g} {features_text(row, 17)}".rstrip() + "\n")
     return path
 
 
@@ -71,12 +69,3 @@ def cancer_area(out_dir: Path, test_fraction: float = 0.25, seed: int = 0) -> tu
     out_dir = Path(out_dir)
     return (write_regression(out_dir / "train.svm", (X[train] - mu) / sd, y[train]),
             write_regression(out_dir / "test.svm", (X[test] - mu) / sd, y[test]))
-
-
-def prepare(out: Path, seed: int = 0) -> dict[str, Path]:
-    """Write the regression sets under ``out`` (``diabetes/``, ``cancer_area/``); returns what was written."""
-    out = Path(out)
-    made = {}
-    made["diabetes/train.svm"], made["diabetes/test.svm"] = diabetes(out / "diabetes", seed=seed)
-    made["cancer_area/train.svm"], made["cancer_area/test.svm"] = cancer_area(out / "cancer_area", seed=seed)
-    return made
