@@ -55,14 +55,13 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     config_path, rest = _parse(sys.argv[1:] if argv is None else argv)
     try:
         cfg = load_config(config_path, options=getattr(alg_cls, "options", {}))
-    except ParasolError as exc:  # the same on every rank: each exits, rank 0 says why
-        if rank == 0:
-            print(f"parasol: error: {exc}", file=sys.stderr, flush=True)
-            jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
-        sys.exit(2)
+    except ParasolError as exc:  # the same on every rank
+        _refuse_on_every_rank(rank, exc)
     try:
         rt = Runtime.start(cfg)
     except Exception as exc:  # noqa: BLE001 - may be one rank's alone (its interface, its host): end the job
+        if getattr(exc, "every_rank", False):  # decided on what every rank knows (say, its hosts)
+            _refuse_on_every_rank(rank, exc)
         detail = str(exc) if isinstance(exc, ParasolError) else traceback.format_exc()
         print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {detail}",
               file=sys.stderr, flush=True)
@@ -89,6 +88,18 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
         rt.close()  # the clock board, last
     except BaseException as exc:  # noqa: BLE001 - every failure ends the whole job
         _fail(rt, exc, server, alg)
+
+
+def _refuse_on_every_rank(rank: int, exc: Exception) -> None:
+    """An error every rank met alike: each exits with status 2, rank 0 says why.
+
+    No ``Abort``: it could end the process manager before rank 0's message
+    reached the terminal.
+    """
+    if rank == 0:
+        print(f"parasol: error: {exc}", file=sys.stderr, flush=True)
+        jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
+    sys.exit(2)
 
 
 def _fail(rt, exc: BaseException, server, alg) -> None:

@@ -365,7 +365,7 @@ def test_missing_interface_is_an_error_on_two_hosts(hosts, tmp_path):
     done = run_mpiexec([*hosts.launcher_args(), "-n", str(2 * SLOTS),
                         sys.executable, str(REPO / "algs" / "wordcount.py"), "--config", str(cfg)],
                        env, job_id, timeout=20)
-    assert done.returncode != 0
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "interface" in done.stderr, done.stderr
     assert shm_leftovers(job_id) == []
 

@@ -69,16 +69,17 @@ class Runtime:
         shared.Free()
         host_keys = allgather_obj(world, host_leader)
         single_host = len(set(host_keys)) == 1
-        if cfg.simulate_nodes > 1:
-            if not single_host:
-                raise ConfigError("simulate_nodes splits one host into nodes; this job already runs on several hosts")
-            node_keys = simulated_nodes(size, cfg.simulate_nodes)
-        else:
-            node_keys = host_keys
-        layout = assign_roles(list(node_keys), cfg.nworker, cfg.nserver)
         interface = cfg.interface  # PARASOL_INTERFACE, when set, is already in it (load_config)
-        if interface == "auto" and not single_host:  # every rank knows this: fail everywhere at once
-            bind_address(interface, single_host)
+        try:  # every rank knows these: each refuses, as for a bad config, and rank 0 says why
+            if cfg.simulate_nodes > 1 and not single_host:
+                raise ConfigError("simulate_nodes splits one host into nodes; this job already runs on several hosts")
+            if interface == "auto" and not single_host:
+                bind_address(interface, single_host)
+        except ConfigError as exc:
+            exc.every_rank = True
+            raise
+        node_keys = simulated_nodes(size, cfg.simulate_nodes) if cfg.simulate_nodes > 1 else host_keys
+        layout = assign_roles(list(node_keys), cfg.nworker, cfg.nserver)
         is_server = layout.is_server[rank]
         role = "server" if is_server else "worker"
         node = layout.node_of[rank]
