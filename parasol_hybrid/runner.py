@@ -15,7 +15,21 @@ from .config import ENV_CONFIG, environment_value
 from .errors import ParasolError
 from .lifeline import end_orphaned
 
-__all__ = ["run"]
+__all__ = ["run", "RunWithoutMPI"]
+
+
+class RunWithoutMPI(Exception):
+    """``run()`` was reached while MPI is not initialized: the launcher imports an entry script this way.
+
+    The launcher reads ``alg_cls``'s config keys from it and stops the import
+    there, so a script that calls ``run(MyAlg)`` at module level (without an
+    ``if __name__ == "__main__"`` guard) is never run outside its job.
+    """
+
+    def __init__(self, alg_cls) -> None:
+        super().__init__(f"run({alg_cls.__name__}) was called while MPI is not initialized "
+                         "(mpi4py.rc.initialize is False); start the script with run_parasol or mpiexec")
+        self.alg_cls = alg_cls
 
 
 def _parse(argv: list[str] | None):
@@ -46,6 +60,9 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     (``Runtime.finish``), then the shards unmapped, then the clock board.
     """
     from mpi4py import MPI
+
+    if not MPI.Is_initialized():
+        raise RunWithoutMPI(alg_cls)
 
     from .cluster.runtime import Runtime
     from .cluster.server import Server

@@ -174,6 +174,37 @@ def test_config_error_exits_2_before_starting(tmp_path, case):
 
 
 @pytest.mark.timeout(120)
+def test_an_entry_that_calls_run_without_a_main_guard_is_not_run_by_the_launcher(tmp_path):
+    """``run(MyAlg)`` at module level, as in the original parasol: the launcher reads MyAlg's keys and stops there."""
+    entry = tmp_path / "unguarded.py"
+    entry.write_text(textwrap.dedent("""
+        import sys
+        from parasol_hybrid import Option, paralg, run
+
+        class Hello(paralg):
+            options = {"greeting": Option(int, 1, "a positive number", lambda v: None if v > 0 else "must be > 0")}
+
+            def solve(self):
+                t = self.table("w", (4, 2))
+                t.push([1], [[1.0, 1.0]])
+                self.clock()
+                self.sync()
+                if self.is_master:
+                    print("solved", float(t.pull([1])[0, 0]), flush=True)
+
+        run(Hello)
+        print("after run()", file=sys.stderr, flush=True)
+    """))
+    bad = write_config(tmp_path / "bad.json", nworker=2, nserver=1, greeting=0)
+    done = run_launcher(["--config", str(bad), "--dry-run", "python", str(entry)], timeout=30)
+    assert done.returncode == 2 and "greeting" in done.stderr, done.stdout + done.stderr
+    assert "after run()" not in done.stderr
+    good = write_config(tmp_path / "good.json", nworker=2, nserver=1, greeting=3)
+    done = run_launcher(["--config", str(good), "python", str(entry)], timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "solved 2.0" in done.stdout and done.stderr.count("after run()") == 3, done.stdout + done.stderr
+
+
 def test_algorithm_options_from_entry(tmp_path, monkeypatch):
     base = type("paralg", (), {"options": {}})
     monkeypatch.setitem(sys.modules, "parasol_hybrid.algorithm", types.SimpleNamespace(paralg=base))

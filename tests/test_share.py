@@ -151,16 +151,21 @@ def _ratings_file(path: Path, kind: str, n: int = 3000, seed: int = 0) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["int", "mixed", "mid", "big"])
 @pytest.mark.parametrize("pattern, nworker, nodes", [("fmap", 1, None), ("fmap", 3, None), ("smap", 2, "0,0"),
                                                      ("fsmap", 4, "0,1,0,1"), ("fmap", 3, "0,0,0")])
-def test_each_worker_gets_the_share_partition_gives(tmp_path, kind, pattern, nworker, nodes):
-    """``nodes``: the node of each rank (ranks of one node exchange through shared memory), None: MPI only."""
-    a = _ratings_file(tmp_path / "a.txt", kind, seed=1)
-    b = _ratings_file(tmp_path / "b.txt", kind, n=500, seed=2)
+def test_each_worker_gets_the_share_partition_gives(tmp_path, pattern, nworker, nodes):
+    """``nodes``: the node of each rank (ranks of one node exchange through shared memory), None: MPI only.
+
+    One job loads the files of each kind of ids in turn (int, mixed, mid, big), each checked on its own.
+    """
+    files: list[str] = []
+    for kind in ["int", "mixed", "mid", "big"]:
+        a = _ratings_file(tmp_path / f"{kind}-a.txt", kind, seed=1)
+        b = _ratings_file(tmp_path / f"{kind}-b.txt", kind, n=500, seed=2)
+        files += [*(["+"] if files else []), str(a), str(b)]
     env = dict(os.environ, **({"SHARE_NODES": nodes} if nodes else {}))
     done = subprocess.run([MPIEXEC, "-n", str(nworker), sys.executable, str(JOB), pattern, "skip", "1", "0",
-                           str(a), str(b)], capture_output=True, text=True, timeout=100, env=env)
+                           *files], capture_output=True, text=True, timeout=100, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

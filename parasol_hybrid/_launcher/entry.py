@@ -37,8 +37,14 @@ def mpi_not_initialized():
         mpi4py.rc.initialize = saved
 
 
-def _import_entry(entry: Path) -> ModuleType:
-    """Run ``entry`` as a fresh module (its folder first on ``sys.path``, as ``python entry`` would have it)."""
+def _import_entry(entry: Path) -> tuple[ModuleType, type | None]:
+    """Run ``entry`` as a fresh module (its folder first on ``sys.path``, as ``python entry`` would have it).
+
+    Also returns the class handed to ``run()`` when the script calls it at
+    module level: the import stops there, before anything would start.
+    """
+    from ..runner import RunWithoutMPI
+
     path = entry.resolve()
     name = f"_parasol_entry_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -48,16 +54,19 @@ def _import_entry(entry: Path) -> ModuleType:
     directory = str(path.parent)
     sys.path.insert(0, directory)
     sys.modules[name] = module
+    ran = None
     try:
         with mpi_not_initialized():
             spec.loader.exec_module(module)
+    except RunWithoutMPI as stop:
+        ran = stop.alg_cls
     except (Exception, SystemExit) as exc:
         raise JobError(f"cannot import entry script {entry}: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.modules.pop(name, None)
         with contextlib.suppress(ValueError):
             sys.path.remove(directory)
-    return module
+    return module, ran
 
 
 def algorithm_options(entry: Path) -> dict[str, Option]:
@@ -76,9 +85,9 @@ def algorithm_options(entry: Path) -> dict[str, Option]:
     source = entry.read_text(errors="replace")
     if "paralg" not in source and "parasol_hybrid" not in source:
         return {}
-    module = _import_entry(entry)
+    module, ran = _import_entry(entry)
     options: dict[str, Option] = {}
-    for obj in list(vars(module).values()):
+    for obj in [*vars(module).values(), ran]:
         if isinstance(obj, type) and issubclass(obj, paralg) and obj is not paralg:
             options.update(getattr(obj, "options", None) or {})
     return options

@@ -1,7 +1,8 @@
 """Run under mpiexec: each rank loads its share with data.share.load_share and checks it against the
 Python reference (every line parsed by parse_ratings, then partition()); exits 1 on a mismatch.
 
-argv: pattern on_bad_line weight_required(0/1) shared_ids(0/1) file [file ...]
+argv: pattern on_bad_line weight_required(0/1) shared_ids(0/1) file [file ...] [+ file [file ...] ...]
+Each group of files (groups are parted by ``+``) is loaded and checked in turn, in one job.
 With SHARE_NODES=0,0,1,... in the environment (the node of each rank) the exchange goes through shared memory
 between ranks of the same node, under a fresh job id; no segment of it may be left afterwards.
 """
@@ -22,8 +23,21 @@ from parasol_hybrid.tables.segment import leftovers, new_job_id
 
 
 def main() -> int:
+    groups: list[list[Path]] = [[]]
+    for arg in sys.argv[5:]:
+        if arg == "+":
+            groups.append([])
+        else:
+            groups[-1].append(Path(arg))
+    failed = 0
+    for files in groups:
+        failed = max(failed, check(files))
+    return failed
+
+
+def check(files: list[Path]) -> int:
+    """Load ``files`` as this rank's share and compare it with the Python reference: 0 if equal, 1, or 3."""
     pattern, policy, weight_required, shared = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
-    files = [Path(f) for f in sys.argv[5:]]
     comm = MPI.COMM_WORLD
     nodes = os.environ.get("SHARE_NODES")
     node_of = [int(x) for x in nodes.split(",")] if nodes else None
@@ -66,7 +80,7 @@ def main() -> int:
     if got.u.dtype != np.int32:
         problems.append(f"rows are {got.u.dtype}, not int32")
     for p in problems:
-        print(f"rank {comm.rank}: {p}", flush=True)
+        print(f"rank {comm.rank}, {files[0].name}: {p}", flush=True)
     return 1 if comm.allreduce(len(problems)) else 0
 
 
