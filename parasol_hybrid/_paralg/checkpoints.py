@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import checkpoint
-from ..cluster.collectives import allgather_obj, barrier, bcast_obj
+from ..cluster.collectives import allgather_obj, allreduce, barrier, bcast_obj
 from ..errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
@@ -37,9 +37,15 @@ class CheckpointMixin:
     start_round: int
 
     def checkpoint(self) -> Path | None:
-        """Save a checkpoint now (collective); returns its folder on worker 0."""
+        """Save a checkpoint now (collective); returns its folder on worker 0.
+
+        Workers may have called :meth:`clock` a different number of times (under SSP, say): the
+        checkpoint is numbered by the highest :attr:`round` of any worker, every worker's round moves
+        there (as its clock moves to the highest), and a resumed job starts every worker there.
+        """
         self._collective("checkpoint()")
         self._align_clocks()
+        self._round = int(allreduce(self._rt.role_comm, self._round, op="max"))
         return self._save_checkpoint()
 
     def round_done(self) -> Path | None:
