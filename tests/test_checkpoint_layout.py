@@ -58,8 +58,8 @@ def saved(tmp_path_factory):
     return checkpoint.find_latest(tmp / "ckpt")
 
 
-LAYOUTS = {"nserver2to1": dict(nworker=1, nserver=1), "nserver2to3": dict(nworker=1, nserver=3),
-           "nworker1to3": dict(nworker=3, nserver=2), "nodes1to2": dict(nworker=2, nserver=2, simulate_nodes=2),
+# fewer servers; more workers on the same servers; more servers on more nodes (each a job of its own)
+LAYOUTS = {"nserver2to1": dict(nworker=1, nserver=1), "nworker1to3": dict(nworker=3, nserver=2),
            "nodes1to2_nserver3": dict(nworker=2, nserver=3, simulate_nodes=2)}
 
 

@@ -13,7 +13,7 @@ JOB = Path(__file__).resolve().parent / "jobs" / "soak_job.py"
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.mark.parametrize("nodes,nworker,nserver", [(1, 3, 1), (2, 4, 2)])
+@pytest.mark.parametrize("nodes,nworker,nserver", [(2, 4, 2)])  # two nodes: the local and the remote path
 def test_soak_loses_nothing_and_memory_stays_flat(tmp_path, nodes, nworker, nserver):
     out = tmp_path / "out"
     cfg = write_config(tmp_path, nworker=nworker, nserver=nserver, simulate_nodes=nodes, output=str(out),
