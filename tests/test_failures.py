@@ -159,3 +159,35 @@ def test_watchdog_says_how_a_node_mate_died():
     finally:
         child.wait()
     assert _how_it_died(child.pid) == "died"  # reaped: nothing left to read
+
+
+def test_ranks_seen_ending_together_are_all_named(tmp_path):
+    """A launcher that looks late sees the killed rank and those mpiexec then killed end at once: it cannot
+    tell which was first, so its summary names them all (it used to name the lowest rank alone)."""
+    import json
+    import select
+    import subprocess
+
+    from parasol_hybrid._launcher.ranks import RankWatch
+
+    procs = [subprocess.Popen(["sleep", "30"]) for _ in range(3)]
+    try:
+        for rank, p in enumerate(procs):
+            role, index = ("server", 0) if rank == 2 else ("worker", rank)
+            (tmp_path / f"rank-{rank}.json").write_text(json.dumps(
+                {"rank": rank, "role": role, "index": index, "host": "h", "pid": p.pid}))
+        poll = select.poll()
+        watch = RankWatch(str(tmp_path), poll)
+        watch.read_registrations()
+        for p in (procs[2], procs[0]):  # the server, then worker 0, before the launcher looks
+            p.kill()
+            p.wait()
+        watch.ended([fd for fd, _ in poll.poll(5000) if watch.owns(fd)])
+        said = watch.describe_death()
+        assert said == (f"rank 0 (worker 0) on host h (pid {procs[0].pid}), rank 2 (server 0) on host h "
+                        f"(pid {procs[2].pid}) ended at the same time"), said
+        assert not watch.watching
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

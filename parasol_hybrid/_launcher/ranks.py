@@ -30,7 +30,7 @@ class RankWatch:
         self.folder = folder
         self._poll = poll
         self.ranks: dict[int, dict] = {}   # rank -> what it registered
-        self.first_death: tuple[dict, float] | None = None   # (its registration, when it was seen)
+        self.first_death: tuple[list[dict], float] | None = None   # (registrations, when seen)
         self._pidfds: dict[int, dict] = {}
 
     @property
@@ -64,11 +64,14 @@ class RankWatch:
                 self._poll.register(fd, select.POLLIN)
 
     def ended(self, fds: list[int]) -> None:
-        """The pidfds ``fds`` became ready: the lowest of their ranks is the first death (if none was)."""
-        dead = [self._pidfds[fd] for fd in fds]
+        """The pidfds ``fds`` became ready: their ranks are the first deaths (if none was seen before).
+
+        Several at once (a launcher slow to look, and mpiexec quick to kill the rest) cannot be
+        ordered: all of them are named.
+        """
+        dead = sorted((self._pidfds[fd] for fd in fds), key=lambda i: i["rank"])
         if dead and self.first_death is None:
-            info = min(dead, key=lambda i: i["rank"])
-            self.first_death = (info, time.monotonic())
+            self.first_death = (dead, time.monotonic())
             self.close()
 
     def close(self) -> None:
@@ -83,9 +86,10 @@ class RankWatch:
         """Which rank ended first, if one did while the job ran."""
         if self.first_death is None:
             return None
-        info, _ = self.first_death
-        return (f"rank {info['rank']} ({info['role']} {info['index']}) on host {info['host']} "
-                f"(pid {info['pid']}) ended first")
+        dead, _ = self.first_death
+        names = ", ".join(f"rank {info['rank']} ({info['role']} {info['index']}) on host {info['host']} "
+                          f"(pid {info['pid']})" for info in dead)
+        return f"{names} ended first" if len(dead) == 1 else f"{names} ended at the same time"
 
 
 def describe_failure(watch: RankWatch, mpiexec: subprocess.Popen | None) -> str | None:
