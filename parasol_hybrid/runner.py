@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import gc
 import os
 import signal
@@ -19,12 +20,17 @@ from .lifeline import end_orphaned
 __all__ = ["run", "RunWithoutMPI"]
 
 
-class RunWithoutMPI(Exception):
+#: set by the launcher while it imports an entry script (whether or not MPI is initialized there)
+IMPORTING_ENTRY: contextvars.ContextVar[bool] = contextvars.ContextVar("parasol_importing_entry", default=False)
+
+
+class RunWithoutMPI(BaseException):
     """``run()`` was reached while MPI is not initialized: the launcher imports an entry script this way.
 
     The launcher reads ``alg_cls``'s config keys from it and stops the import
     there, so a script that calls ``run(MyAlg)`` at module level (without an
-    ``if __name__ == "__main__"`` guard) is never run outside its job.
+    ``if __name__ == "__main__"`` guard) is never run outside its job. A
+    ``BaseException``, so that a script's ``except Exception`` does not swallow it.
     """
 
     def __init__(self, alg_cls) -> None:
@@ -61,23 +67,31 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     (``Runtime.finish``), then the shards unmapped, then the clock board.
     Then ``gc.freeze()``: the objects alive at that point are never collected,
     so the process exits at once (code after ``run()`` still has a working
-    garbage collector for what it makes).
+    garbage collector for what it makes). So a ``__del__`` of an object left
+    in a reference cycle does not run at exit: close what ``solve()`` opens.
     """
     from mpi4py import MPI
 
-    if not MPI.Is_initialized():
+    if IMPORTING_ENTRY.get() or not MPI.Is_initialized():
         raise RunWithoutMPI(alg_cls)
 
+    from .cluster.collectives import allreduce
     from .cluster.runtime import Runtime
     from .cluster.server import Server
     from .config import load_config
 
     rank = MPI.COMM_WORLD.rank
     config_path, rest = _parse(sys.argv[1:] if argv is None else argv)
+    error = None
     try:
         cfg = load_config(config_path, options=getattr(alg_cls, "options", {}))
-    except ParasolError as exc:  # the same on every rank
-        _refuse_on_every_rank(rank, exc)
+    except ParasolError as exc:  # usually the same on every rank; not always (a file missing on one host)
+        error = exc
+    failed = int(allreduce(MPI.COMM_WORLD, int(error is not None)))  # sleeps while it waits
+    if failed == MPI.COMM_WORLD.size:
+        _refuse_on_every_rank(rank, error)
+    if failed:
+        _refuse_on_some_ranks(rank, error)
     try:
         rt = Runtime.start(cfg)
     except Exception as exc:  # noqa: BLE001 - may be one rank's alone (its interface, its host): end the job
@@ -123,6 +137,19 @@ def _refuse_on_every_rank(rank: int, exc: Exception) -> None:
     if rank == 0:
         print(f"parasol: error: {exc}", file=sys.stderr, flush=True)
         jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
+    sys.exit(2)
+
+
+def _refuse_on_some_ranks(rank: int, exc: Exception | None) -> None:
+    """The config failed on some ranks only: each of them says why, then every rank exits with status 2."""
+    from mpi4py import MPI
+
+    from .cluster.collectives import barrier
+
+    if exc is not None:
+        print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {exc}", file=sys.stderr, flush=True)
+        jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
+    barrier(MPI.COMM_WORLD)  # every message is out before any rank ends
     sys.exit(2)
 
 

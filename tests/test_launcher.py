@@ -205,6 +205,22 @@ def test_an_entry_that_calls_run_without_a_main_guard_is_not_run_by_the_launcher
     assert "solved 2.0" in done.stdout and done.stderr.count("after run()") == 3, done.stdout + done.stderr
 
 
+def test_a_config_that_fails_on_one_rank_only_ends_the_job_naming_it(tmp_path):
+    """A config can fail on one rank alone (say, a file missing on its host): that rank says why and every rank
+    exits with status 2 (the others used to wait for it in the first collective for good)."""
+    entry = tmp_path / "entry.py"
+    entry.write_text("from parasol_hybrid import paralg, run\n\nclass A(paralg):\n    def solve(self):\n"
+                     "        self.sync()\n\nrun(A)\n")
+    good = write_config(tmp_path / "good.json", nworker=1, nserver=1)
+    bad = write_config(tmp_path / "bad.json", nworker=1, nserver=1, no_such_key=1)
+    cmd = [str(launcher.find_mpiexec()), "-n", "1", sys.executable, str(entry), "--config", str(good), ":",
+           "-n", "1", sys.executable, str(entry), "--config", str(bad)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, start_new_session=True)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert re.search(r"parasol: rank 1 on host \S+: error: .*no_such_key", done.stderr), done.stderr
+    assert "rank 0 on host" not in done.stderr, done.stderr
+
+
 def test_algorithm_options_from_entry(tmp_path, monkeypatch):
     base = type("paralg", (), {"options": {}})
     monkeypatch.setitem(sys.modules, "parasol_hybrid.algorithm", types.SimpleNamespace(paralg=base))
@@ -320,7 +336,7 @@ def test_sigkill_of_one_rank_ends_job_and_sweeps(tmp_path, no_new_mpich_files):
                           cwd=tmp_path)
     try:
         pids, job = wait_for_ranks(tmp_path, 4, proc)
-        time.sleep(0.5)  # the launcher notes MPICH's own /dev/shm file by polling, every 50 ms at first
+        time.sleep(1.0)  # the launcher notes MPICH's own /dev/shm file by polling, every 250 ms at first
         os.kill(pids[1], signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -43,7 +43,7 @@ def _import_entry(entry: Path) -> tuple[ModuleType, type | None]:
     Also returns the class handed to ``run()`` when the script calls it at
     module level: the import stops there, before anything would start.
     """
-    from ..runner import RunWithoutMPI
+    from ..runner import IMPORTING_ENTRY, RunWithoutMPI
 
     path = entry.resolve()
     name = f"_parasol_entry_{abs(hash(str(path)))}"
@@ -55,6 +55,7 @@ def _import_entry(entry: Path) -> tuple[ModuleType, type | None]:
     sys.path.insert(0, directory)
     sys.modules[name] = module
     ran = None
+    importing = IMPORTING_ENTRY.set(True)
     try:
         with mpi_not_initialized():
             spec.loader.exec_module(module)
@@ -63,6 +64,7 @@ def _import_entry(entry: Path) -> tuple[ModuleType, type | None]:
     except (Exception, SystemExit) as exc:
         raise JobError(f"cannot import entry script {entry}: {type(exc).__name__}: {exc}") from exc
     finally:
+        IMPORTING_ENTRY.reset(importing)
         sys.modules.pop(name, None)
         with contextlib.suppress(ValueError):
             sys.path.remove(directory)
