@@ -87,16 +87,16 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
         cfg = load_config(config_path, options=getattr(alg_cls, "options", {}))
     except ParasolError as exc:  # usually the same on every rank; not always (a file missing on one host)
         error = exc
-    failed = int(allreduce(MPI.COMM_WORLD, int(error is not None)))  # sleeps while it waits
-    if failed == MPI.COMM_WORLD.size:
-        _refuse_on_every_rank(rank, error)
+    # The ranks' first meeting, in a collective that sleeps while it waits: they finish importing at
+    # different times, and MPICH's blocking collectives in Runtime.start would spin a core each meanwhile.
+    failed = int(allreduce(MPI.COMM_WORLD, int(error is not None)))
     if failed:
-        _refuse_on_some_ranks(rank, error)
+        _refuse(rank, error, every_rank=failed == MPI.COMM_WORLD.size)
     try:
         rt = Runtime.start(cfg)
     except Exception as exc:  # noqa: BLE001 - may be one rank's alone (its interface, its host): end the job
         if getattr(exc, "every_rank", False):  # decided on what every rank knows (say, its hosts)
-            _refuse_on_every_rank(rank, exc)
+            _refuse(rank, exc, every_rank=True)
         detail = str(exc) if isinstance(exc, ParasolError) else traceback.format_exc()
         print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {detail}",
               file=sys.stderr, flush=True)
@@ -128,28 +128,22 @@ def run(alg_cls, argv: list[str] | None = None) -> None:
     gc.freeze()
 
 
-def _refuse_on_every_rank(rank: int, exc: Exception) -> None:
-    """An error every rank met alike: each exits with status 2, rank 0 says why.
+def _refuse(rank: int, exc: Exception | None, every_rank: bool) -> None:
+    """A start-up error of the config or the layout: every rank exits with status 2.
 
-    No ``Abort``: it could end the process manager before rank 0's message
-    reached the terminal.
+    Met by ``every_rank`` alike, rank 0 says why; met by some ranks only, each of them does (``exc`` is None
+    on the others). No ``Abort``: it could end the process manager before the message reached the
+    terminal; a barrier has every message out before any rank ends.
     """
-    if rank == 0:
-        print(f"parasol: error: {exc}", file=sys.stderr, flush=True)
-        jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
-    sys.exit(2)
-
-
-def _refuse_on_some_ranks(rank: int, exc: Exception | None) -> None:
-    """The config failed on some ranks only: each of them says why, then every rank exits with status 2."""
     from mpi4py import MPI
 
     from .cluster.collectives import barrier
 
-    if exc is not None:
-        print(f"parasol: rank {rank} on host {socket.gethostname()}: error: {exc}", file=sys.stderr, flush=True)
+    if exc is not None and (rank == 0 or not every_rank):
+        where = "" if every_rank else f"rank {rank} on host {socket.gethostname()}: "
+        print(f"parasol: {where}error: {exc}", file=sys.stderr, flush=True)
         jobdir.record_failure(rank, None, None, f"failed: {jobdir.error_line(exc)}")
-    barrier(MPI.COMM_WORLD)  # every message is out before any rank ends
+    barrier(MPI.COMM_WORLD)
     sys.exit(2)
 
 

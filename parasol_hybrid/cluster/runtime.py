@@ -58,9 +58,8 @@ class Runtime:
 
     @classmethod
     def start(cls, cfg: Config) -> "Runtime":
-        # Ranks finish importing at different times; MPICH's blocking collectives below would spin
-        # a core each while waiting for the last one. Meet in a barrier that sleeps first.
-        barrier(MPI.COMM_WORLD)
+        """Set up this rank (collective). The ranks must have met already in a collective that sleeps
+        while it waits (``run()``'s config check): MPICH's blocking ones below spin a core each."""
         world = MPI.COMM_WORLD.Dup()
         rank, size = world.rank, world.size
         job_id = environment_value(ENV_JOB_ID)
