@@ -64,10 +64,11 @@ def test_killed_job_resumes_to_the_same_tables(tmp_path, ml, nodes):
         if nodes == 1:  # one worker: SGD is deterministic, bit for bit
             assert np.array_equal(a, b), name
         else:  # two workers on two nodes: updates interleave differently, so not bit for bit, but close:
-            # measured mean |a - b| 0.0007-0.0024 per table; with no table restored (the run restarts
-            # from the initial values at round 6) it is 0.017-0.047, so 0.006 tells the two apart
+            # measured mean |a - b| 0.0007-0.0024 per table one test at a time, 0.0065 (bi) once with two
+            # tests at a time (scripts/test); with no table restored (the run restarts from the initial
+            # values at round 6) it is 0.017-0.047, so 0.010 still tells the two apart
             gap = float(np.abs(a - b).mean())
-            assert gap <= 0.006, f"{name}: mean |full - resumed| = {gap:.4f}"
+            assert gap <= 0.010, f"{name}: mean |full - resumed| = {gap:.4f}"
     first = json.loads((tmp_path / "full" / "metrics.json").read_text())
     assert abs(resumed["test_rmse"] - first["test_rmse"]) <= 0.01 * first["test_rmse"]
 
