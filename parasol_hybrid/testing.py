@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import selectors
 import os
 import signal
 import subprocess
@@ -19,12 +20,17 @@ import sys
 import time
 from pathlib import Path
 
+from ._warm_launcher import WarmLaunchers
+from ._warm_launcher import exit_code as _warm_exit_code
 from .launcher import pids_with_env
 from .tables import segment
 
-__all__ = ["shm_leftovers", "run_launcher", "start_launcher", "stop_launcher", "write_config", "pid_alive", "alive_pids"]
+__all__ = ["shm_leftovers", "run_launcher", "start_warm_launchers", "start_launcher", "stop_launcher", "write_config",
+           "pid_alive", "alive_pids"]
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+#: the warm launcher server of this process (started on first use)
+WARM = WarmLaunchers()
 
 
 def shm_leftovers(job_id: str | None = None) -> list[str]:
@@ -66,24 +72,93 @@ def stop_launcher(proc: subprocess.Popen, grace: float) -> tuple[str, str]:
         return "", "(output lost: the pipes stayed open)"
 
 
+def start_warm_launchers() -> bool:
+    """Start this process's warm launcher server now (:func:`run_launcher` does on first use); False if it
+    cannot run here. A test suite that checks for processes left behind starts it before its first test."""
+    return WARM.start(_launcher_env(None))
+
+
 def run_launcher(args: list[str], timeout: float, cwd=None, env: dict[str, str] | None = None,
-                 ) -> subprocess.CompletedProcess:
+                 fresh: bool = False) -> subprocess.CompletedProcess:
     """Run the launcher to completion and capture its output (text).
 
     ``env`` is the whole environment (default os.environ); the directory that
     holds ``parasol_hybrid`` is put on PYTHONPATH. On timeout the launcher
     gets SIGINT (it then stops its job) and, 10 s later, its process group
     SIGKILL; then AssertionError is raised with the output so far.
+
+    The launcher is forked from a warm server that has already imported the
+    library (``parasol_hybrid._warm_launcher``): the same launcher in a process
+    of its own, without a second of imports per job. ``fresh=True`` (or no
+    server) starts ``python -m parasol_hybrid`` instead.
     """
     argv = [sys.executable, "-m", "parasol_hybrid", *args]
-    proc = start_launcher(args, cwd=cwd, env=env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        out, err = stop_launcher(proc, grace=10.0)
-        raise AssertionError(f"launcher timed out after {timeout:g} s: {argv}\n"
-                             f"--- stdout ---\n{out}\n--- stderr ---\n{err}") from None
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    full_env = _launcher_env(env)
+    warm = None if fresh or not start_warm_launchers() else WARM.launch(args, cwd, full_env)
+    if warm is None:
+        proc = start_launcher(args, cwd=cwd, env=env)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            out, err = stop_launcher(proc, grace=10.0)
+            raise AssertionError(f"launcher timed out after {timeout:g} s: {argv}\n"
+                                 f"--- stdout ---\n{out}\n--- stderr ---\n{err}") from None
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    pid, out_fd, err_fd, reply = warm
+    with reply, _Pipes(out_fd, err_fd) as pipes:
+        if pipes.read_until(time.monotonic() + timeout):
+            return subprocess.CompletedProcess(argv, _warm_exit_code(reply), *pipes.text())
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        if not pipes.read_until(time.monotonic() + 10.0):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            for other in pids_with_env("PARASOL_LAUNCHER_PID", str(pid)):  # mpiexec and ranks: other sessions
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(other, signal.SIGKILL)
+            pipes.read_until(time.monotonic() + 10.0)
+        out, err = pipes.text()
+    raise AssertionError(f"launcher timed out after {timeout:g} s: {argv}\n"
+                         f"--- stdout ---\n{out}\n--- stderr ---\n{err}")
+
+
+class _Pipes:
+    """A launcher's stdout and stderr pipes (read ends), read until both end."""
+
+    def __init__(self, out_fd: int, err_fd: int):
+        self.fds = (out_fd, err_fd)
+        self.data = {out_fd: bytearray(), err_fd: bytearray()}
+        self.open = set(self.fds)
+
+    def read_until(self, deadline: float) -> bool:
+        """Read until both pipes end (True) or ``deadline`` (False)."""
+        with selectors.DefaultSelector() as sel:
+            for fd in self.open:
+                sel.register(fd, selectors.EVENT_READ)
+            while self.open:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                for key, _ in sel.select(left):
+                    chunk = os.read(key.fd, 65536)
+                    if chunk:
+                        self.data[key.fd] += chunk
+                    else:
+                        sel.unregister(key.fd)
+                        self.open.discard(key.fd)
+        return True
+
+    def text(self) -> tuple[str, str]:
+        """Both outputs as text, newlines translated as ``subprocess``'s text mode does."""
+        return tuple(self.data[fd].decode(errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+                     for fd in self.fds)
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for fd in self.fds:
+            os.close(fd)
 
 
 def write_config(tmp_path, **keys) -> Path:

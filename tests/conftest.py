@@ -105,6 +105,17 @@ def _new_threads(before: set) -> list[str]:
     return sorted(f"{t.name} ({t.ident})" for t in threading.enumerate() if t not in before and t.is_alive())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_launchers():
+    """The warm launcher server (``parasol_hybrid._warm_launcher``) of this test process, started before the
+    first test so that no test sees it as a process it left behind."""
+    from parasol_hybrid.testing import WARM, start_warm_launchers
+
+    start_warm_launchers()
+    yield
+    WARM.close()
+
+
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind():
     """Fail the test if it left a parasol segment/semaphore in /dev/shm, a process or a thread running,

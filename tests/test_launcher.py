@@ -406,3 +406,41 @@ def test_closed_output_pipe_loses_nothing(tmp_path):
     metrics = (out / "metrics.json").read_text()
     assert '"rounds_done": 150' in metrics, metrics
     assert "BrokenPipeError" not in err and "Exception ignored" not in err, err
+
+
+@pytest.mark.timeout(120)
+def test_a_warm_launcher_behaves_as_a_fresh_one(tmp_path):
+    """``run_launcher`` forks launchers from a warm server: the same exit code and output as a fresh
+    ``python -m parasol_hybrid``, with the test's working folder and PYTHONPATH, for a job and a refusal."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "greeting_mod.py").write_text("GREETING = 'hello from lib'\n")
+    script(tmp_path, """
+        import os
+        import greeting_mod  # from PYTHONPATH, in the launcher's import of this file and in every rank
+        from parasol_hybrid import paralg, run
+
+        class A(paralg):
+            def solve(self):
+                if self.is_master:
+                    print(greeting_mod.GREETING, "in", os.path.basename(os.getcwd()), flush=True)
+
+        if __name__ == "__main__":
+            run(A)
+    """, "greet.py")
+    env = dict(os.environ, PYTHONPATH=str(lib))
+
+    def same_run(keys: dict) -> subprocess.CompletedProcess:
+        cfg = write_config(tmp_path / "cfg.json", **keys)
+        argv = ["--config", "cfg.json", "python", "greet.py"]
+        warm = run_launcher(argv, 60, cwd=tmp_path, env=env)
+        fresh = run_launcher(argv, 60, cwd=tmp_path, env=env, fresh=True)
+        assert cfg.exists() and warm.returncode == fresh.returncode, (warm, fresh)
+        unjob = re.compile(r"job [0-9a-f]{12}")
+        assert unjob.sub("job J", warm.stderr) == unjob.sub("job J", fresh.stderr) and warm.stdout == fresh.stdout
+        return warm
+
+    done = same_run({"nworker": 1, "nserver": 1})
+    assert done.returncode == 0 and done.stdout == f"hello from lib in {tmp_path.name}\n", done
+    done = same_run({"nworker": 1, "nserver": 1, "stalenes": 1})
+    assert done.returncode == 2 and "did you mean 'staleness'" in done.stderr, done
