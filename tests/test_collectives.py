@@ -70,6 +70,7 @@ def test_collectives_reached_at_uneven_clocks_end_with_equal_clocks(tmp_path, mo
     assert after[0] == after[1], f"clocks after sync(): {after}"
     assert after[0] >= 10, f"sync() brings every clock to the highest one: {after}"
     assert r["rows"] == [3.0, 10.0], "every update is visible after sync()"
+    assert r["rounds"] == [11, 11], f"round_done() counts one round past the highest round of any worker: {r}"
 
     if "late_allreduce" in results:  # allreduce at different clocks does not hold back the other
         r = results["late_allreduce"]

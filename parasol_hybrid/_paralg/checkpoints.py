@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import checkpoint
-from ..cluster.collectives import allgather_obj, allreduce, barrier, bcast_obj
+from ..cluster.collectives import allgather_obj, barrier, bcast_obj
 from ..errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
@@ -43,9 +43,8 @@ class CheckpointMixin:
         checkpoint is numbered by the highest :attr:`round` of any worker, every worker's round moves
         there (as its clock moves to the highest), and a resumed job starts every worker there.
         """
-        self._collective("checkpoint()")
+        self._round = self._collective("checkpoint()")
         self._align_clocks()
-        self._round = int(allreduce(self._rt.role_comm, self._round, op="max"))
         return self._save_checkpoint()
 
     def round_done(self) -> Path | None:
@@ -55,10 +54,10 @@ class CheckpointMixin:
 
         Call it right after a :meth:`sync` (no push in between), where the tables hold all the
         state that resuming at this round needs: the sync has already delivered every update to
-        its owner, so the servers save at once.
+        its owner, so the servers save at once. Every worker's round moves to one past the highest
+        of any worker (they agree on whether this round saves).
         """
-        self._collective("round_done()")
-        self._round += 1
+        self._round = self._collective("round_done()") + 1
         every = self.cfg.checkpoint_every
         if every and self._round % every == 0:
             return self._save_checkpoint()

@@ -39,7 +39,8 @@ class ClockMixin:
         """End an iteration: advance this worker's clock and wait out the staleness bound.
 
         Every ``checkpoint_every`` rounds, the workers also wait for each other
-        and save a checkpoint.
+        and save a checkpoint (numbered by the highest round of any worker, as
+        :meth:`checkpoint` is).
         """
         if self._progress_start is None:  # rounds are timed from the start of the first one
             self._progress_start = (self._last_clock, self._round)
@@ -51,7 +52,7 @@ class ClockMixin:
         every = self.cfg.checkpoint_every
         if every and self._round % every == 0:
             c = self._clocks.tick(staleness=0)
-            self._collective("checkpoint()")
+            self._round = self._collective(f"clock() saving a checkpoint (checkpoint_every: {every})")
             self._save_checkpoint()
         else:
             c = self._clocks.tick()

@@ -40,21 +40,22 @@ class CollectivesMixin:
         that this one never called gets a CollectiveError instead of waiting for good."""
         self._collective("end of solve()")
 
-    def _collective(self, call: str) -> None:
+    def _collective(self, call: str) -> int:
         """Start the collective ``call`` (e.g. ``"table('P')"``): check that every worker is at the same
         call, keeping this worker's clock caught up while it waits; raise CollectiveError if not.
 
-        The same message carries the job-wide maxima of peak RSS (this node's board: every rank of
-        the node, servers too) and of load time, which :meth:`write_metrics` reports."""
+        Returns the highest :attr:`round` of any worker. The same message carries the job-wide maxima
+        of peak RSS (this node's board: every rank of the node, servers too) and of load time, which
+        :meth:`write_metrics` reports."""
         self._seq += 1
         code = zlib.crc32(call.encode())
         rss = max(int(self._clocks.peak_rss.max()), peak_rss_bytes())
-        ok, top = agree_max(self._rt.role_comm, self._seq, code, [rss, int(self._load_seconds * 1e6)],
-                            idle=self._clocks.idle)
+        ok, top = agree_max(self._rt.role_comm, self._seq, code,
+                            [rss, int(self._load_seconds * 1e6), self._round], idle=self._clocks.idle)
         self._job_peak_rss = max(self._job_peak_rss, int(top[0]))
         self._job_load_us = max(self._job_load_us, int(top[1]))
         if ok:
-            return
+            return int(top[2])
         calls = allgather_obj(self._rt.role_comm, (self._seq, call))
         raise CollectiveError(_mismatch(calls))
 

@@ -4,7 +4,8 @@
 another in one job, each from equal clocks (a ``sync()``) and with its own table, its clocks counted
 from there:
 
-- ``uneven_sync``: worker 0 clocks 3 times, worker 1 clocks 10 times, then both ``sync()``;
+- ``uneven_sync``: worker 0 clocks 3 times, worker 1 clocks 10 times, then both ``sync()`` and
+  ``round_done()`` (which counts one round past the highest: 11 on both);
 - ``late_allreduce``: worker 0 calls ``allreduce`` after 3 clocks, worker 1 after 10, then both clock
   twice more and ``sync()``;
 - ``table_on_one``: only worker 0 declares table ``x``, then both ``sync()``;
@@ -40,15 +41,16 @@ class CollectiveJob(paralg):
     def scenario(self, scenario: str, t) -> dict:
         """Run one scenario on table ``t``; its result, with clocks counted from its start."""
         w = self.worker_id
-        start = self.clocks.clock
+        start, first_round = self.clocks.clock, self.round
         if scenario == "uneven_sync":
             for _ in range(3 if w == 0 else 10):
                 self.push(t, [w], [[1.0]])
                 self.clock()
             before = self.clocks.clock
             self.sync()
+            self.round_done()
             result = {"before": self.allgather(before - start), "after": self.allgather(self.clocks.clock - start),
-                      "rows": self.pull(t, [0, 1]).ravel().tolist()}
+                      "rounds": self.allgather(self.round - first_round), "rows": self.pull(t, [0, 1]).ravel().tolist()}
         elif scenario == "late_allreduce":
             for _ in range(3 if w == 0 else 10):
                 self.push(t, [w], [[1.0]])
