@@ -75,7 +75,7 @@ def test_bench_quick_staleness_json(tmp_path):
     assert "errors" not in report
     result = report["staleness"]
     params = result["params"]
-    assert params["nworker"] == 4 and params["straggler"] == staleness.STRAGGLER
+    assert params["nworker"] == staleness.QUICK["nworker"] and params["straggler"] == staleness.STRAGGLER
     assert params["modes"] == staleness.MODES and params["repeats"] >= 1
     repeats = params["repeats"]
 
