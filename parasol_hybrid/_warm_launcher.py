@@ -108,9 +108,14 @@ class WarmLaunchers:
                 self._server = None
 
 
-def exit_code(reply: socket.socket) -> int:
-    """The launcher's exit code, from the socket :meth:`WarmLaunchers.launch` returned (blocks)."""
-    data = reply.recv(8)
+def exit_code(reply: socket.socket, timeout: float) -> int | None:
+    """The launcher's exit code, from the socket :meth:`WarmLaunchers.launch` returned; None if it has
+    not ended within ``timeout`` s."""
+    reply.settimeout(max(timeout, 0.001))
+    try:
+        data = reply.recv(8)
+    except TimeoutError:
+        return None
     return struct.unpack("q", data)[0] if len(data) == 8 else 1
 
 

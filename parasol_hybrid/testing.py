@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import selectors
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -105,12 +105,16 @@ def run_launcher(args: list[str], timeout: float, cwd=None, env: dict[str, str] 
                                  f"--- stdout ---\n{out}\n--- stderr ---\n{err}") from None
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
     pid, out_fd, err_fd, reply = warm
+    deadline = time.monotonic() + timeout
     with reply, _Pipes(out_fd, err_fd) as pipes:
-        if pipes.read_until(time.monotonic() + timeout):
-            return subprocess.CompletedProcess(argv, _warm_exit_code(reply), *pipes.text())
+        if pipes.read_until(deadline):
+            rc = _warm_exit_code(reply, deadline - time.monotonic())
+            if rc is not None:
+                return subprocess.CompletedProcess(argv, rc, *pipes.text())
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)
-        if not pipes.read_until(time.monotonic() + 10.0):
+        grace = time.monotonic() + 10.0
+        if not (pipes.read_until(grace) and _warm_exit_code(reply, grace - time.monotonic()) is not None):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             for other in pids_with_env("PARASOL_LAUNCHER_PID", str(pid)):  # mpiexec and ranks: other sessions
