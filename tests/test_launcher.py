@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import types
@@ -19,6 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 from parasol_hybrid import launcher  # noqa: E402
+from parasol_hybrid._launcher import cleanup  # noqa: E402
 from parasol_hybrid.errors import JobError  # noqa: E402
 from parasol_hybrid.testing import (  # noqa: E402
     alive_pids, pid_alive, run_launcher, shm_leftovers, start_launcher, stop_launcher, write_config)
@@ -384,6 +387,46 @@ def test_cleanup_removes_only_dead_creators_segments(capsys):
     finally:
         _unlink(dead_shm, dead_sem)
         _unlink(alive_shm)
+
+
+@pytest.mark.timeout(120)
+def test_cleanup_removes_topology_files_of_ended_mpiexec_runs(capsys):
+    """mpiexec leaves /tmp/hydra_hwloc_xmlfile_* behind when a rank calls MPI_Abort (MPICH's own doing):
+    a file older than every running mpiexec is removed, a new one (a run may be starting) is kept."""
+    old = tempfile.NamedTemporaryFile(prefix="hydra_hwloc_xmlfile_", dir="/tmp", delete=False)
+    new = tempfile.NamedTemporaryFile(prefix="hydra_hwloc_xmlfile_", dir="/tmp", delete=False)
+    try:
+        two_hours_ago = time.time() - 7200
+        os.utime(old.name, (two_hours_ago, two_hours_ago))
+        assert launcher.main(["--cleanup"]) == 0
+        out = capsys.readouterr().out
+        # another test's launcher may have swept it first, in silence
+        assert not os.path.exists(old.name) and (old.name in out or "topology" not in out), out
+        assert os.path.exists(new.name) and new.name not in out, out
+
+        # a file a running mpiexec may own is kept, however old: here one started an hour ago
+        half_hour_ago = time.time() - 1800
+        os.utime(new.name, (half_hour_ago, half_hour_ago))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cleanup, "_mpiexec_start_times", lambda: [time.time() - 3600])
+            assert new.name not in cleanup.unused_hydra_files()
+            mp.setattr(cleanup, "_mpiexec_start_times", lambda: [time.time() - 60])
+            assert new.name in cleanup.unused_hydra_files()
+        # and a running mpiexec is seen, with its start time
+        proc = subprocess.Popen([MPIEXEC, "-n", "1", "sleep", "10"], start_new_session=True)
+        try:
+            deadline = time.monotonic() + 10
+            while not (starts := cleanup._mpiexec_start_times()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any(abs(t - time.time()) < 15 for t in starts), starts
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    finally:
+        for f in (old, new):
+            f.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f.name)
 
 
 @pytest.mark.timeout(120)

@@ -1,9 +1,11 @@
 """Removing what jobs leave behind: MPICH's files, parasol segments, the job folder.
 
 ``run_parasol --cleanup`` removes the segments of jobs whose creator process
-is dead and MPICH's ``/dev/shm/mpich_shm_*`` files that no process maps; a
+is dead, MPICH's ``/dev/shm/mpich_shm_*`` files that no process maps and the
+topology files of mpiexec runs that ended (:func:`unused_hydra_files`); a
 launcher sweeps dead jobs' segments before it starts, and its own job's
-segments and folder when the job ends, however it ends.
+segments and folder (and ended runs' topology files) when the job ends,
+however it ends.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..lifeline import mpich_files
 from ..tables import segment
 from .output import PROG
 
-__all__ = ["unused_mpich_files", "remove_files", "cleanup_command", "sweep_dead_jobs", "sweep_job"]
+__all__ = ["unused_mpich_files", "unused_hydra_files", "remove_files", "cleanup_command", "sweep_dead_jobs", "sweep_job"]
 
 
 def unused_mpich_files(min_age: float = 60.0) -> list[str]:
@@ -44,6 +46,57 @@ def unused_mpich_files(min_age: float = 60.0) -> list[str]:
     return sorted(unused)
 
 
+#: where MPICH's mpiexec (hydra) writes the machine's topology for its proxies
+HYDRA_TOPOLOGY_PREFIX = "/tmp/hydra_hwloc_xmlfile_"
+
+
+def _mpiexec_start_times() -> list[float]:
+    """When each running mpiexec (hydra) process started, in seconds since the epoch."""
+    try:
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return [0.0]  # unknown: treat every file as possibly in use
+    ticks = os.sysconf("SC_CLK_TCK")
+    starts = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                comm, rest = f.read().split(" (", 1)[1].rsplit(") ", 1)
+        except (OSError, ValueError, IndexError):
+            continue
+        if comm.startswith("mpiexec"):
+            starts.append(boot + int(rest.split()[19]) / ticks)
+    return starts
+
+
+def unused_hydra_files(min_age: float = 60.0) -> list[str]:
+    """Topology files (``/tmp/hydra_hwloc_xmlfile_*``) that no running mpiexec can own.
+
+    mpiexec writes one when it starts and removes it when it ends, except when
+    a rank called ``MPI_Abort`` (MPICH 4.x leaves it then, also without
+    parasol). A file older than ``min_age`` s and older than every running
+    mpiexec was written by one that has ended.
+    """
+    folder, prefix = os.path.split(HYDRA_TOPOLOGY_PREFIX)
+    try:
+        candidates = [e.path for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return []
+    if not candidates:
+        return []
+    oldest_run = min(_mpiexec_start_times(), default=float("inf"))
+    limit = min(time.time() - min_age, oldest_run - 1.0)
+    unused = []
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_mtime < limit:
+                unused.append(path)
+    return sorted(unused)
+
+
 def remove_files(paths: Iterable[str]) -> list[str]:
     """Unlink each of ``paths`` (in sorted order); returns those that were there and are now gone."""
     removed = []
@@ -61,6 +114,8 @@ def cleanup_command() -> int:
         print(f"removed /dev/shm/{name}")
     for path in remove_files(unused_mpich_files()):
         print(f"removed {path} (MPICH's, of an ended job: no process maps it)")
+    for path in remove_files(unused_hydra_files()):
+        print(f"removed {path} (mpiexec's topology file, of a run that ended)")
     kept = len(segment.leftovers())
     print(f"{PROG}: removed {len(removed)} leftover segment(s) of ended jobs; {kept} of running jobs kept")
     return 0
@@ -79,3 +134,4 @@ def sweep_job(job_id: str, job_dir: str, say: Callable[[str], None]) -> None:
     removed = segment.sweep(job_id)
     if removed:
         say(f"removed {len(removed)} segment(s) of job {job_id}: {' '.join(removed)}")
+    remove_files(unused_hydra_files())  # left by aborted runs, ours of a minute ago or others' (in silence)
