@@ -51,6 +51,9 @@ class WarmLaunchers:
         with self._lock:
             if self._server is not None and self._server.poll() is None:
                 return True
+            if self._channel is not None:  # the channel of a server that has ended
+                self._channel.close()
+                self._channel = None
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 self._server = subprocess.Popen(
