@@ -27,7 +27,8 @@ from . import jobdir
 from .config import ENV_LAUNCHER_ID, ENV_LAUNCHER_PID, environment_value
 from .tables import segment
 
-__all__ = ["ENV_PID", "ENV_ID", "process_identity", "launcher_env", "Lifeline", "end_orphaned", "mpich_files"]
+__all__ = ["ENV_PID", "ENV_ID", "start_ticks", "process_name", "process_identity", "launcher_env", "Lifeline",
+           "end_orphaned", "mpich_files"]
 
 ENV_PID = ENV_LAUNCHER_PID
 ENV_ID = ENV_LAUNCHER_ID
@@ -55,7 +56,7 @@ def _host_identity() -> tuple[str | None, str | None]:
     return boot, ns
 
 
-def _start_time(pid: int) -> str | None:
+def start_ticks(pid: int) -> str | None:
     """The start time of ``pid`` (clock ticks since boot), or None if it is gone or a zombie."""
     stat = _read(f"/proc/{pid}/stat")
     if stat is None:
@@ -72,7 +73,7 @@ def _start_time(pid: int) -> str | None:
 def process_identity(pid: int) -> str | None:
     """``boot_id/pid namespace/start time`` of ``pid`` as seen from this process, or None if gone."""
     boot, ns = _host_identity()
-    start = _start_time(pid)
+    start = start_ticks(pid)
     if boot is None or ns is None or start is None:
         return None
     return f"{boot}/{ns}/{start}"
@@ -87,7 +88,8 @@ def launcher_env() -> dict[str, str]:
     return env
 
 
-def _comm(pid: int) -> str:
+def process_name(pid: int) -> str:
+    """The command name of ``pid`` (``/proc/<pid>/comm``), or ``"?"``."""
     return _read(f"/proc/{pid}/comm") or "?"
 
 
@@ -108,14 +110,14 @@ class Lifeline:
         self.parent_name = "?"
         if any(k in env for k in _MANAGED):
             self.parent_pid = os.getppid()
-            self.parent_name = _comm(self.parent_pid)
+            self.parent_name = process_name(self.parent_pid)
 
     @property
     def watching(self) -> bool:
         return self.launcher_pid is not None or self.parent_pid is not None
 
     def launcher_gone(self) -> bool:
-        return self.launcher_pid is not None and _start_time(self.launcher_pid) != self._launcher_start
+        return self.launcher_pid is not None and start_ticks(self.launcher_pid) != self._launcher_start
 
     def parent_gone(self) -> bool:
         return self.parent_pid is not None and os.getppid() != self.parent_pid

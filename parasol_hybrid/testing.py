@@ -61,15 +61,20 @@ def stop_launcher(proc: subprocess.Popen, grace: float) -> tuple[str, str]:
         return proc.communicate(timeout=grace)
     except subprocess.TimeoutExpired:
         pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    for pid in pids_with_env("PARASOL_LAUNCHER_PID", str(proc.pid)):  # mpiexec and ranks: other sessions
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    _kill_launcher(proc.pid)
     try:
         return proc.communicate(timeout=grace)
     except subprocess.TimeoutExpired:
         return "", "(output lost: the pipes stayed open)"
+
+
+def _kill_launcher(pid: int) -> None:
+    """SIGKILL the launcher ``pid`` (its process group) and its job's processes, which run in other sessions."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for other in pids_with_env("PARASOL_LAUNCHER_PID", str(pid)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(other, signal.SIGKILL)
 
 
 def start_warm_launchers() -> bool:
@@ -115,11 +120,7 @@ def run_launcher(args: list[str], timeout: float, cwd=None, env: dict[str, str] 
             os.kill(pid, signal.SIGINT)
         grace = time.monotonic() + 10.0
         if not (pipes.read_until(grace) and _warm_exit_code(reply, grace - time.monotonic()) is not None):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            for other in pids_with_env("PARASOL_LAUNCHER_PID", str(pid)):  # mpiexec and ranks: other sessions
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(other, signal.SIGKILL)
+            _kill_launcher(pid)
             pipes.read_until(time.monotonic() + 10.0)
         out, err = pipes.text()
     raise AssertionError(f"launcher timed out after {timeout:g} s: {argv}\n"

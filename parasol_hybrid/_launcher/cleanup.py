@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable
 
-from ..lifeline import mpich_files
+from ..lifeline import mpich_files, process_name, start_ticks
 from ..tables import segment
 from .output import PROG
 
@@ -60,15 +60,10 @@ def _mpiexec_start_times() -> list[float]:
     ticks = os.sysconf("SC_CLK_TCK")
     starts = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                comm, rest = f.read().split(" (", 1)[1].rsplit(") ", 1)
-        except (OSError, ValueError, IndexError):
-            continue
-        if comm.startswith("mpiexec"):
-            starts.append(boot + int(rest.split()[19]) / ticks)
+        if entry.name.isdigit() and process_name(int(entry.name)).startswith("mpiexec"):
+            start = start_ticks(int(entry.name))
+            if start is not None:
+                starts.append(boot + int(start) / ticks)
     return starts
 
 
